@@ -1,0 +1,70 @@
+"""Pieces every training loop shares: the accelerator, seeding, and the divergence guard."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+from common.errors import UserError
+
+
+def make_accelerator(mixed_precision: str = "no", cpu: bool | None = None) -> Any:
+    """An ``accelerate.Accelerator`` for this process (DDP when launched with several).
+
+    ``cpu=None`` lets accelerate choose (GPU when present). fp16 needs a GPU; bf16 works on both.
+    """
+    from accelerate import Accelerator  # imported here: importing accelerate is slow
+
+    if mixed_precision not in ("no", "fp16", "bf16"):
+        raise UserError(f"mixed_precision must be one of no, fp16, bf16 (got {mixed_precision!r})")
+    if mixed_precision == "fp16" and (cpu or not torch.cuda.is_available()):
+        raise UserError("mixed_precision=fp16 needs a CUDA GPU; use bf16 or no on the CPU")
+    kwargs: dict[str, Any] = {"mixed_precision": mixed_precision}
+    if cpu is not None:
+        kwargs["cpu"] = cpu
+    return Accelerator(**kwargs)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (all devices), NumPy and Python's ``random``."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class DivergenceGuard:
+    """Notices a NaN/Inf loss without a host sync per step.
+
+    ``update(loss)`` folds the loss's finiteness into a device-side flag (no sync); ``check(step)``
+    reads that flag — one sync — and is meant to be called every ``every`` steps and before each
+    checkpoint, so a diverged model is never saved.
+    """
+
+    def __init__(self, every: int = 50):
+        self.every = max(1, int(every))
+        self._ok: torch.Tensor | None = None
+        self._first_bad: int | None = None
+
+    def update(self, *losses: torch.Tensor) -> None:
+        for loss in losses:
+            finite = torch.isfinite(loss.detach()).all()
+            self._ok = finite if self._ok is None else self._ok & finite
+
+    def due(self, step: int) -> bool:
+        return step % self.every == 0
+
+    def check(self, step: int, last_good: str | None) -> None:
+        """Raise a UserError naming the step window and the last good checkpoint if diverged."""
+        if self._ok is None:
+            return
+        ok = bool(self._ok.item())  # the one host sync
+        self._ok = None
+        if not ok:
+            where = f"the last good checkpoint is '{last_good}'" if last_good else "no checkpoint was written yet"
+            raise UserError(
+                f"training diverged: a loss became NaN/Inf at or before step {step}; {where} "
+                "(lower the learning rate or enable gradient clipping, then re-run)"
+            )
