@@ -10,6 +10,7 @@ allowed. Validation that needs values (``alpha >= 0``) lives in each dataclass's
 from __future__ import annotations
 
 import argparse
+import re
 import dataclasses
 import types
 import typing
@@ -21,6 +22,30 @@ import yaml
 from common.errors import UserError
 
 T = TypeVar("T")
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false, so `mixed_precision: no` stays a string."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+# YAML 1.1 reads `1e-3` as a string; users write learning rates that way.
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML text safely, with YAML 1.2 booleans."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 class ConfigError(UserError):
@@ -187,7 +212,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key or any(not p for p in key.split(".")):
         raise UserError(f"override '{text}' is not of the form key=value (e.g. seed=1)")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key, value
@@ -199,7 +224,7 @@ def read_yaml(path: str | Path) -> dict:
     if not p.is_file():
         raise UserError(f"config file '{p}' does not exist (configs live under configs/)")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml_load(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""

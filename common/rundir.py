@@ -32,7 +32,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
-from common.config import dump_yaml
+import yaml
+
+from common.config import dump_yaml, yaml_load
 from common.errors import UserError
 from common.faults import fault_point
 from common.rng import capture_rng_state, restore_rng_state
@@ -177,10 +179,8 @@ class RunDir:
 
     @staticmethod
     def _read_config(p: Path) -> dict:
-        import yaml
-
         try:
-            data = yaml.safe_load((p / "config.yaml").read_text(encoding="utf-8"))
+            data = yaml_load((p / "config.yaml").read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UserError(f"'{p}' has no config.yaml; the run directory is damaged") from None
         except (yaml.YAMLError, UnicodeDecodeError):
