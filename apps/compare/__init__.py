@@ -1,0 +1,1 @@
+"""The comparison runner: app × variant × seed matrices of real runs, and an honest A/B report."""

@@ -1,0 +1,192 @@
+"""From cell data to the numbers the report states: per-variant intervals, paired comparisons,
+Holm-corrected verdicts, costs, and whether the dead-unit story shows up.
+
+The result is a plain JSON-ready dict (it *is* ``summary.json``, ``format`` 1), so the Markdown
+and HTML writers only lay it out and never compute a claim of their own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from apps.compare import stats
+from apps.compare.collect import CellData, finite
+from apps.compare.config import CompareConfig
+from apps.compare.matrix import study_variants
+from apps.compare.metrics import (
+    DEFAULT_METRICS, DESCRIPTIVE, EXTRACTOR_LABELLED, expand_metrics, metric_def, metric_value,
+    steps_per_second, throughput,
+)
+
+FORMAT = 1
+# A baseline whose units are less than this fraction dead has not reproduced dying ReLUs.
+DEAD_THRESHOLD = 0.05
+
+
+def _interval_dict(values: dict[int, float]) -> dict[str, Any]:
+    iv = stats.t_interval(list(values.values()))
+    return {"mean": iv.mean, "low": iv.low, "high": iv.high, "sd": iv.sd, "n": iv.n,
+            "values": {str(s): v for s, v in sorted(values.items())}}
+
+
+def _extractor_key(data: CellData) -> tuple[str, str] | None:
+    ex = (data.eval or {}).get("extractor")
+    if not isinstance(ex, dict):
+        return None
+    return str(ex.get("name", "?")), str(ex.get("hash", ""))
+
+
+def _extractor(cells: list[CellData], warnings: list[str]) -> tuple[dict | None, set[str]]:
+    """The study's one extractor, and cells (keys) whose FID/KID used another and are dropped."""
+    keys = Counter(k for c in cells if c.eval and (k := _extractor_key(c)) is not None)
+    if not keys:
+        return None, set()
+    (name, hsh), _ = keys.most_common(1)[0]
+    info = next(dict(c.eval["extractor"]) for c in cells if _extractor_key(c) == (name, hsh))
+    dropped = {c.cell.key for c in cells if c.eval and _extractor_key(c) not in (None, (name, hsh))}
+    if dropped:
+        warnings.append(
+            f"{len(dropped)} cell(s) were evaluated with another feature extractor; their FID/KID are "
+            f"left out, since FIDs from different extractors are not comparable: {', '.join(sorted(dropped))}")
+    return info, dropped
+
+
+def analyse_study(name: str, cfg: CompareConfig, cells: list[CellData]) -> dict[str, Any]:
+    """Summary of one study (see module docstring)."""
+    study = cfg.studies[name]
+    warnings: list[str] = []
+    extractor, dropped = _extractor(cells, warnings) if study.app == "gan" else (None, set())
+    tested = expand_metrics(study.metrics or DEFAULT_METRICS[study.app], cells)
+    shown = tested + [k for k in DESCRIPTIVE.get(study.app, []) if k not in tested]
+
+    def value(c: CellData, key: str) -> float | None:
+        if not c.complete or (key in EXTRACTOR_LABELLED and c.cell.key in dropped):
+            return None
+        return metric_value(c, key)
+
+    arms = study_variants(study)
+    variants = []
+    per_arm: dict[str, dict[str, dict[int, float]]] = {}
+    for arm in arms:
+        mine = [c for c in cells if c.cell.variant == arm.name]
+        vals = {k: {c.cell.seed: v for c in mine if (v := value(c, k)) is not None} for k in shown}
+        per_arm[arm.name] = vals
+        variants.append({
+            "name": arm.name, "baseline": arm.baseline, "group": arm.group,
+            "overrides": {k: v for k, v in arm.overrides},
+            "cells_complete": sum(c.complete for c in mine), "cells_total": len(mine),
+            "metrics": {k: _interval_dict(v) for k, v in vals.items() if v},
+            "cost": _cost(mine),
+        })
+    shown = [k for k in shown if any(k in v["metrics"] for v in variants)]
+    tested = [k for k in tested if k in shown]
+
+    comparisons = []
+    for key in tested:
+        md = metric_def(key)
+        rows = []
+        for arm in arms:
+            if arm.is_baseline:
+                continue
+            pr = stats.paired(per_arm[arm.name][key], per_arm[arm.baseline][key],
+                              alpha=cfg.alpha, power=cfg.power)
+            rows.append((arm, pr))
+        adjusted = stats.holm([pr.p if pr else None for _, pr in rows])
+        for (arm, pr), p_holm in zip(rows, adjusted):
+            label, sentence = stats.verdict(pr, p_holm, md.lower_is_better, md.unit, cfg.alpha)
+            comparisons.append({
+                "variant": arm.name, "baseline": arm.baseline, "metric": key,
+                "n": pr.n if pr else 0, "diff": pr.diff if pr else None, "sd": pr.sd if pr else None,
+                "low": pr.low if pr else None, "high": pr.high if pr else None,
+                "p": pr.p if pr else None, "p_holm": p_holm, "mde": pr.mde if pr else None,
+                "seeds": list(pr.seeds) if pr else [], "verdict": label, "sentence": sentence,
+            })
+
+    summary = {
+        "name": name, "app": study.app, "title": study.title or name, "config": study.config,
+        "steps": study.steps, "baseline": study.baseline, "extractor": extractor, "warnings": warnings,
+        "metrics": [{"key": k, "label": metric_def(k).label, "lower_is_better": metric_def(k).lower_is_better,
+                     "unit": metric_def(k).unit, "tested": k in tested} for k in shown],
+        "variants": variants, "comparisons": comparisons,
+    }
+    summary["dead_units"] = dead_unit_story(summary)
+    return summary
+
+
+def _cost(cells: list[CellData]) -> dict[str, Any]:
+    def mean(xs: list[float | None]) -> float | None:
+        xs = [x for x in xs if x is not None]
+        return sum(xs) / len(xs) if xs else None
+
+    timed = [c for c in cells if c.timing and c.timing.get("returncode") == 0]
+    tp = [t for c in cells if (t := throughput(c)) is not None]
+    return {
+        "train_s": mean([finite(c.timing.get("train_s")) for c in timed if not c.timing.get("resumed")]),
+        "eval_s": mean([finite(c.timing.get("eval_s")) for c in timed]),
+        "steps_per_s": mean([steps_per_second(c) for c in cells if c.complete]),
+        "throughput": [mean([t[0] for t in tp]), tp[0][1]] if tp else None,
+    }
+
+
+def dead_unit_story(study: dict[str, Any]) -> dict[str, Any] | None:
+    """Does the baseline lose units, and do the variants measurably keep them? (None: no probes)."""
+    base = next(v for v in study["variants"] if v["name"] == study["baseline"])
+    models = [m["key"] for m in study["metrics"] if m["key"].startswith("dead_frac.") and m["tested"]]
+    if not models:
+        return None
+    lines, shows = [], False
+    for key in models:
+        model = key.split(".", 1)[1]
+        if key not in base["metrics"]:
+            continue
+        b = base["metrics"][key]["mean"]
+        cmp = [c for c in study["comparisons"] if c["metric"] == key]
+        better = [c["variant"] for c in cmp if c["verdict"] == "better"]
+        worse = [c["variant"] for c in cmp if c["verdict"] == "worse"]
+        if b < DEAD_THRESHOLD:
+            lines.append(f"{model}: the baseline ends with only {b:.1%} dead units (below {DEAD_THRESHOLD:.0%}), "
+                         "so dying units did not show up here.")
+            continue
+        text = f"{model}: the baseline '{study['baseline']}' ends with {b:.1%} of its units dead"
+        if better:
+            shows = True
+            each = ", ".join(f"{v} ({_mean_of(study, v, key):.1%})" for v in better)
+            text += f"; measurably fewer with {each}"
+        else:
+            text += "; no variant reduces that measurably at this budget"
+        if worse:
+            text += f"; measurably more with {', '.join(worse)}"
+        lines.append(text + ".")
+    verdict = ("shows up: the baseline loses units and at least one variant measurably keeps them"
+               if shows else "does not show up at this budget")
+    return {"shows_up": shows, "verdict": verdict, "lines": lines, "threshold": DEAD_THRESHOLD}
+
+
+def _mean_of(study: dict[str, Any], variant: str, key: str) -> float:
+    v = next(x for x in study["variants"] if x["name"] == variant)
+    return v["metrics"][key]["mean"]
+
+
+def cells_table(cells: list[CellData], threads: int) -> list[dict[str, Any]]:
+    """Every cell with its status and the commands that reproduce it."""
+    rows = []
+    for c in cells:
+        t = c.timing or {}
+        status = "complete" if c.complete else ("failed" if t.get("returncode") not in (None, 0) else "not run")
+        rows.append({
+            "key": c.cell.key, "study": c.cell.study, "variant": c.cell.variant, "seed": c.cell.seed,
+            "run_dir": str(c.cell.run_dir), "status": status, "wall_s": finite(t.get("wall_s")),
+            "commands": c.cell.commands(threads),
+        })
+    return rows
+
+
+def analyse(cfg: CompareConfig, cells: list[CellData], environment: dict[str, Any]) -> dict[str, Any]:
+    """The whole ``summary.json``."""
+    studies = [analyse_study(name, cfg, [c for c in cells if c.cell.study == name]) for name in cfg.studies]
+    return {
+        "format": FORMAT, "title": cfg.title, "note": cfg.note, "seeds": list(cfg.seeds),
+        "alpha": cfg.alpha, "power": cfg.power, "environment": environment,
+        "studies": studies, "cells": cells_table(cells, cfg.threads),
+    }

@@ -1,0 +1,129 @@
+"""Reads what the cells left on disk: eval.json, metrics.jsonl, probes.jsonl, samples, timings.
+
+Reading is forgiving on purpose: a report of a half-finished comparison is still useful, so a
+missing or torn file makes a cell partial, never the report fail.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apps.compare.matrix import Cell
+from common.config import yaml_load
+
+# Sample grids the GAN app writes, most preferred first (see apps/gan/train.py); any PNG found
+# under samples/ is the fallback.
+GRID_NAMES = ("samples/final.png", "samples/grid.png", "samples.png", "grid.png")
+
+
+@dataclass
+class CellData:
+    """One cell as read back from disk."""
+
+    cell: Cell
+    eval: dict | None = None
+    config: dict | None = None
+    metrics: list[dict] = field(default_factory=list)
+    probes: list[dict] = field(default_factory=list)
+    timing: dict | None = None
+    grid: Path | None = None
+    hypotheses: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.eval is not None and self.eval.get("step") == self.cell.steps
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """JSONL records; unreadable lines (a run killed mid-write) are skipped."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _find_grid(run: Path) -> Path | None:
+    for name in GRID_NAMES:
+        if (run / name).is_file():
+            return run / name
+    found = sorted((run / "samples").glob("*.png")) if (run / "samples").is_dir() else []
+    return found[-1] if found else None
+
+
+def _hypotheses(run: Path, rec: dict | None) -> list[str]:
+    names = []
+    if rec and isinstance(rec.get("hypotheses"), str):
+        names.append(rec["hypotheses"])
+    split = (rec or {}).get("split", "test")
+    names += [f"hypotheses.{split}.txt", f"{split}.hyp", "hypotheses.txt"]
+    for name in names:
+        p = run / name
+        if p.is_file():
+            return p.read_text(encoding="utf-8", errors="replace").splitlines()
+    return []
+
+
+def read_cell(cell: Cell) -> CellData:
+    """Everything the report needs from one cell folder."""
+    run = cell.run_dir
+    data = CellData(cell)
+    data.eval = _read_json(run / "eval.json")
+    try:
+        cfg = yaml_load((run / "config.yaml").read_text(encoding="utf-8"))
+        data.config = cfg if isinstance(cfg, dict) else None
+    except (OSError, ValueError, Exception):  # noqa: BLE001 - a damaged config only loses a column
+        data.config = None
+    data.metrics = read_jsonl(run / "metrics.jsonl")
+    data.probes = read_jsonl(run / "probes.jsonl")
+    data.timing = cell.bookkeeping()
+    data.grid = _find_grid(run)
+    if cell.app == "translation":
+        data.hypotheses = _hypotheses(run, data.eval)
+    return data
+
+
+def finite(x: Any) -> float | None:
+    """``x`` as a float when it is a finite number, else None."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def final_probes(probes: list[dict]) -> dict[tuple[str, str], dict]:
+    """The last record of every (model, layer)."""
+    last: dict[tuple[str, str], dict] = {}
+    for rec in probes:
+        key = (str(rec.get("model", "")), str(rec.get("layer", "")))
+        if key not in last or rec.get("step", 0) >= last[key].get("step", 0):
+            last[key] = rec
+    return last
+
+
+def probe_models(probes: list[dict]) -> list[str]:
+    """Probed models in first-seen order."""
+    seen: dict[str, None] = {}
+    for rec in probes:
+        seen.setdefault(str(rec.get("model", "")), None)
+    return list(seen)

@@ -1,0 +1,130 @@
+"""Typed preset of the comparison runner (``configs/compare/*.yaml``).
+
+A preset names studies; a study is one app trained from one of its own config files with a
+baseline and some variants, each variant a plain dict of that app's dotted config overrides
+(``{model.activation: leaky_relu, model.act_params.alpha: 0.2}``) — nothing is parsed out of the
+variant's name. Every (study, variant, seed) is a cell: an ordinary run directory made by the
+app's own ``train`` and ``evaluate`` commands.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from common.config import ConfigError, load_config, require
+
+APPS = ("gan", "translation")
+# Variant names become directory names; keep them portable and unambiguous.
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+@dataclass
+class StudyConfig:
+    """One app, one base config, a baseline and its variants."""
+
+    app: Literal["gan", "translation"] = "gan"
+    """Which app trains the cells."""
+    config: str = ""
+    """The app's own config file every cell starts from (e.g. configs/gan/digits.yaml)."""
+    steps: int = 1000
+    """Training steps of every cell (passed as steps=)."""
+    baseline: str = "relu"
+    """Name of the variant every other variant is compared with (paired by seed)."""
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Variant name → dotted overrides of the app config; the baseline is one of them."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Overrides applied to every variant of this study (before the variant's own)."""
+    metrics: list[str] = field(default_factory=list)
+    """Metrics compared with the baseline (empty = the app's defaults: FID, KID and G's dead
+    fraction for gan; BLEU, chrF and the FFN dead fractions for translation)."""
+    seconds_per_cell: float = 60.0
+    """Estimated seconds of one cell (train + evaluate) for the first time estimate; replaced by
+    measured cell times as cells finish."""
+    eval_args: list[str] = field(default_factory=list)
+    """Extra arguments of the app's evaluate command (e.g. [--split, test])."""
+    lr_sweep: dict[str, list[float]] = field(default_factory=dict)
+    """Optional learning-rate sweep: config key → values (several keys move together, so their
+    lists must have equal length). Every variant, baseline included, is run at every value, and
+    each variant is compared with the baseline at the same value — the defaults were tuned for
+    ReLU, and this shows whether another activation only needs another learning rate."""
+    title: str = ""
+    """Heading of the study in the report (default: its name)."""
+
+    def __post_init__(self) -> None:
+        require(bool(self.config), "config", "must name the app's config file (e.g. configs/gan/digits.yaml)")
+        require(self.steps >= 1, "steps", "must be >= 1", self.steps)
+        require(bool(self.variants), "variants", "must name at least the baseline variant")
+        for name in self.variants:
+            require(bool(_NAME_RE.match(name)), f"variants.{name}",
+                    "variant names may hold letters, digits and . _ + - only (they name directories)")
+        require(self.baseline in self.variants, "baseline",
+                f"must be one of the variants ({', '.join(self.variants)})", self.baseline)
+        require(self.seconds_per_cell > 0, "seconds_per_cell", "must be > 0", self.seconds_per_cell)
+        for key in ("steps", "seed", "out"):
+            require(key not in self.overrides, f"overrides.{key}", "is set by the runner; use the study's own keys")
+            for name, ov in self.variants.items():
+                require(key not in ov, f"variants.{name}.{key}", "is set by the runner, not by a variant")
+        lengths = {len(v) for v in self.lr_sweep.values()}
+        require(len(lengths) <= 1, "lr_sweep", "lists must all have the same length", self.lr_sweep)
+        require(all(n >= 1 for n in lengths), "lr_sweep", "lists must not be empty", self.lr_sweep)
+        for key, values in self.lr_sweep.items():
+            require(all(v > 0 for v in values), f"lr_sweep.{key}", "learning rates must be > 0", values)
+
+
+@dataclass
+class CompareConfig:
+    """A comparison preset: studies × variants × seeds, and how to run and report them."""
+
+    title: str = ""
+    """Title of the report (default: the preset's file stem)."""
+    out: str = ""
+    """Root of the cells' run directories; empty means runs/compare/<preset stem>."""
+    report: str = ""
+    """Folder of report.md, report.html and summary.json; empty means reports/<preset stem>."""
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    """Seeds of every variant; the same seed pairs a variant with its baseline."""
+    jobs: int = 0
+    """Cells run in parallel (0 = one per CPU core)."""
+    threads: int = 1
+    """Threads per cell process (OMP_NUM_THREADS and torch's intra-op threads)."""
+    alpha: float = 0.05
+    """Family-wise error rate of the Holm-corrected tests."""
+    power: float = 0.8
+    """Power at which the minimum detectable effect is quoted."""
+    examples: int = 5
+    """Translation examples shown side by side (same source sentences for every variant)."""
+    note: str = ""
+    """Free text put near the top of the report (what this preset is for)."""
+    studies: dict[str, StudyConfig] = field(default_factory=dict)
+    """Study name → study."""
+
+    def __post_init__(self) -> None:
+        require(bool(self.seeds), "seeds", "must list at least one seed")
+        require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed", self.seeds)
+        require(all(s >= 0 for s in self.seeds), "seeds", "must be >= 0", self.seeds)
+        require(self.jobs >= 0, "jobs", "must be >= 0 (0 = one per core)", self.jobs)
+        require(self.threads >= 1, "threads", "must be >= 1", self.threads)
+        require(0 < self.alpha < 1, "alpha", "must be in (0, 1)", self.alpha)
+        require(0 < self.power < 1, "power", "must be in (0, 1)", self.power)
+        require(self.examples >= 0, "examples", "must be >= 0", self.examples)
+        require(bool(self.studies), "studies", "must hold at least one study")
+        for name in self.studies:
+            require(bool(_NAME_RE.match(name)), f"studies.{name}",
+                    "study names may hold letters, digits and . _ + - only (they name directories)")
+
+
+def load_preset(path: str | Path, overrides: Sequence[str] = ()) -> CompareConfig:
+    """Load a preset file plus ``key=value`` overrides; resolves the default folders."""
+    cfg = load_config(CompareConfig, path, overrides, app="compare")  # out → runs/compare/<stem>
+    stem = Path(path).stem
+    if not cfg.report:
+        cfg.report = str(Path("reports") / stem)
+    if not cfg.title:
+        cfg.title = stem
+    return cfg
+
+
+__all__ = ["APPS", "CompareConfig", "ConfigError", "StudyConfig", "load_preset"]

@@ -1,0 +1,163 @@
+"""The comparison matrix: every (study, variant, seed) cell, its folder and its commands.
+
+A cell folder holds the app's run directory (``run/``, made and resumed by the app itself) and
+the runner's own bookkeeping beside it — ``train.log``, ``eval.log`` and ``cell.json`` (timings,
+commands, exit status) — so the run directory stays exactly what a user's hand-run would make
+(the run-directory code refuses to create a run in a non-empty folder).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from apps.compare.config import CompareConfig, StudyConfig
+from common.config import parse_override
+
+CELL_FILE = "cell.json"
+
+
+def render_value(value: Any) -> str:
+    """A value as the app's ``key=value`` parser reads it back (YAML scalar or flow collection)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else {math.inf: ".inf", -math.inf: "-.inf"}.get(value, ".nan")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        # A plain string stays plain unless YAML would read it as something else ("1e-3", "true").
+        if value and parse_override(f"k={value}")[1] == value:
+            return value
+        return json.dumps(value)
+    return yaml.safe_dump(value, default_flow_style=True, width=1 << 30).strip()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One arm of a study: its overrides and the variant it is compared with."""
+
+    name: str
+    overrides: tuple[tuple[str, Any], ...]
+    baseline: str  # name of the baseline arm (itself for the baseline)
+    group: str  # arms of one group are compared with each other ("" or the sweep point)
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.name == self.baseline
+
+
+def study_variants(study: StudyConfig) -> list[Variant]:
+    """The study's arms, expanding an optional learning-rate sweep (baseline first)."""
+    order = [study.baseline] + [v for v in study.variants if v != study.baseline]
+    base = [(name, {**study.overrides, **study.variants[name]}) for name in order]
+    if not study.lr_sweep:
+        return [Variant(n, tuple(ov.items()), study.baseline, "") for n, ov in base]
+    keys = list(study.lr_sweep)
+    points = list(zip(*(study.lr_sweep[k] for k in keys)))
+    out = []
+    for point in points:
+        tag = "lr" + "_".join(f"{v:g}" for v in point)
+        for name, ov in base:
+            full = {**ov, **dict(zip(keys, point))}
+            out.append(Variant(f"{name}@{tag}", tuple(full.items()), f"{study.baseline}@{tag}", tag))
+    return out
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the matrix."""
+
+    study: str
+    app: str
+    variant: str
+    baseline: str
+    group: str
+    seed: int
+    steps: int
+    app_config: str
+    overrides: tuple[tuple[str, Any], ...]
+    eval_args: tuple[str, ...]
+    dir: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.study}/{self.variant}/seed{self.seed}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.dir / "run"
+
+    def train_argv(self, python: str = sys.executable) -> list[str]:
+        args = [f"out={self.run_dir}", f"seed={self.seed}", f"steps={self.steps}"]
+        args += [f"{k}={render_value(v)}" for k, v in self.overrides]
+        return [python, "-m", f"apps.{self.app}.train", "--config", self.app_config, *args]
+
+    def eval_argv(self, python: str = sys.executable) -> list[str]:
+        return [python, "-m", f"apps.{self.app}.evaluate", "--run", str(self.run_dir), *self.eval_args]
+
+    def commands(self, threads: int = 1) -> list[str]:
+        """The shell commands that reproduce this cell by hand (from the project root)."""
+        env = f"OMP_NUM_THREADS={threads} "
+        return [env + shlex.join(argv) for argv in (self.train_argv("python"), self.eval_argv("python"))]
+
+    def eval_record(self) -> dict | None:
+        """``eval.json`` of the run, or None when missing or unreadable."""
+        try:
+            data = json.loads((self.run_dir / "eval.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def is_complete(self) -> bool:
+        """Complete = the run's eval.json exists and was made at the cell's final step."""
+        rec = self.eval_record()
+        return rec is not None and rec.get("step") == self.steps
+
+    def bookkeeping(self) -> dict | None:
+        """The runner's ``cell.json`` (timings, commands, exit status), if any."""
+        try:
+            data = json.loads((self.dir / CELL_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def build_matrix(cfg: CompareConfig, root: Path | None = None) -> list[Cell]:
+    """All cells of the preset, ordered seed-major so partial results stay balanced.
+
+    Seed-major order means that after the first ``#variants`` cells every variant has its first
+    seed, so a run cut short still yields paired comparisons.
+    """
+    root = Path(cfg.out) if root is None else root
+    per_seed: dict[int, list[Cell]] = {s: [] for s in cfg.seeds}
+    for study_name, study in cfg.studies.items():
+        for var in study_variants(study):
+            for seed in cfg.seeds:
+                per_seed[seed].append(Cell(
+                    study=study_name, app=study.app, variant=var.name, baseline=var.baseline,
+                    group=var.group, seed=seed, steps=study.steps, app_config=study.config,
+                    overrides=var.overrides, eval_args=tuple(study.eval_args),
+                    dir=root / study_name / var.name / f"seed{seed}",
+                ))
+    # Interleave studies inside each seed so parallel slots start on different apps.
+    cells: list[Cell] = []
+    for seed in cfg.seeds:
+        by_study: dict[str, list[Cell]] = {}
+        for c in per_seed[seed]:
+            by_study.setdefault(c.study, []).append(c)
+        queues = list(by_study.values())
+        while any(queues):
+            for q in queues:
+                if q:
+                    cells.append(q.pop(0))
+    return cells

@@ -1,0 +1,243 @@
+"""Assembles the report: summary.json, figures, and the blocks rendered to report.md / report.html.
+
+All numbers come from :mod:`apps.compare.analysis`; this module decides what goes where.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from apps.compare import plots
+from apps.compare.analysis import analyse
+from apps.compare.collect import CellData, read_cell
+from apps.compare.config import CompareConfig
+from apps.compare.doc import Block, Bullets, Code, Gallery, Heading, Image, Para, Table
+from apps.compare.examples import translation_examples
+from apps.compare.matrix import Cell, render_value
+from apps.compare.metrics import EXTRACTOR_LABELLED
+from apps.compare.report_html import render_html
+from apps.compare.report_md import render_md
+from apps.compare.stats import fmt, fmt_p
+
+HOW_TO_READ = (
+    "How to read this report. Seeds are the unit of replication: a variant and the baseline trained "
+    "with the same seed share data order and initial noise, so each variant is compared with the baseline "
+    "by the per-seed difference (variant − baseline), its mean with a 95% t-interval and a paired t-test. "
+    "p-values are Holm-corrected across the variants of a study, metric by metric; a variant is called "
+    "'better' or 'worse' only when its corrected p is below α. Otherwise the report says 'no detectable "
+    "difference at this budget' and gives the minimum detectable effect MDE = (t(1−α/2, n−1) + t(power, n−1)) "
+    "· sd(differences) / √n: the true difference these seeds would detect with the stated power (at the "
+    "unadjusted α, so with several variants the real threshold is somewhat larger). A difference smaller than "
+    "the MDE may well exist; this budget cannot see it."
+)
+TUNED_FOR_RELU = (
+    "The apps' default hyper-parameters (learning rates, β's, init scales) come from recipes tuned for ReLU "
+    "networks, so a fixed-hyper-parameter comparison slightly favours the baseline. A preset can add a "
+    "per-variant learning-rate sweep (lr_sweep: {config key: [values]} in a study): every variant, the "
+    "baseline included, then runs at every value and is compared with the baseline at the same value."
+)
+
+
+def _interval(m: dict[str, Any]) -> tuple[str, str]:
+    if m["low"] is None:
+        return fmt(m["mean"]), "n/a (1 seed)" if m["n"] < 2 else "n/a"
+    return fmt(m["mean"]), f"[{fmt(m['low'])}, {fmt(m['high'])}]"
+
+
+def _label(study: dict, key: str) -> str:
+    label = next(m["label"] for m in study["metrics"] if m["key"] == key)
+    ex = study.get("extractor")
+    if ex and key in EXTRACTOR_LABELLED:
+        label += f" [{ex.get('name', '?')}]"
+    return label
+
+
+def _extractor_para(study: dict, cells: list[CellData]) -> Para | None:
+    ex = study.get("extractor")
+    if not ex:
+        return None
+    acc = ex.get("heldout_accuracy")
+    acc_s = f", held-out accuracy {acc:.1%}" if isinstance(acc, (int, float)) else ""
+    counts = next(((c.eval.get("num_real"), c.eval.get("num_fake")) for c in cells if c.eval), (None, None))
+    text = (f"FID and KID here use the '{ex.get('name')}' feature extractor (hash {str(ex.get('hash', ''))[:12]}"
+            f"{acc_s}) on {counts[0]} real vs {counts[1]} generated images. They compare the variants of this "
+            "report with each other; they are not comparable with FIDs computed with another extractor")
+    if ex.get("name") != "inception":
+        text += " (in particular not with published Inception FIDs)"
+    return Para(text + ".", "note")
+
+
+def study_blocks(study: dict, cells: list[CellData], fig_dir: Path, cfg: CompareConfig) -> list[Block]:
+    """Everything the report says about one study."""
+    name = study["name"]
+    out: list[Block] = [Heading(2, f"{study['title']} ({study['app']})", f"study-{name}")]
+    out.append(Para(f"App config {study['config']}, {study['steps']} training steps per cell, baseline "
+                    f"'{study['baseline']}'. Variants and the config overrides that define them:"))
+    out.append(Table(["variant", "overrides", "cells complete"], [
+        [v["name"], " ".join(f"{k}={render_value(x)}" for k, x in v["overrides"].items()) or "(app defaults)",
+         f"{v['cells_complete']}/{v['cells_total']}"] for v in study["variants"]]))
+    out += [Para(w, "warn") for w in study["warnings"]]
+    ex_para = _extractor_para(study, cells)
+    if ex_para:
+        out.append(ex_para)
+
+    out.append(Heading(3, "Results per variant"))
+    rows = []
+    for m in study["metrics"]:
+        for v in study["variants"]:
+            got = v["metrics"].get(m["key"])
+            if not got:
+                continue
+            mean, ci = _interval(got)
+            seeds = ", ".join(f"{s}: {fmt(x)}" for s, x in got["values"].items())
+            rows.append([_label(study, m["key"]), v["name"], str(got["n"]), mean, ci, seeds])
+    if rows:
+        out.append(Table(["metric", "variant", "n", "mean", "95% CI", "every seed (seed: value)"], rows,
+                         "mean ± 95% t-interval over seeds", numeric=[2, 3]))
+    else:
+        out.append(Para("No cell of this study is complete yet.", "warn"))
+
+    cmp_rows, sentences = [], []
+    for c in study["comparisons"]:
+        arrow = "lower is better" if next(m for m in study["metrics"] if m["key"] == c["metric"])["lower_is_better"] else "higher is better"
+        ci = f"[{fmt(c['low'])}, {fmt(c['high'])}]" if c["low"] is not None else "n/a"
+        cmp_rows.append([f"{_label(study, c['metric'])} ({arrow})", f"{c['variant']} − {c['baseline']}", str(c["n"]),
+                         fmt(c["diff"]), ci, fmt_p(c["p"]), fmt_p(c["p_holm"]), fmt(c["mde"]), c["verdict"]])
+        sentences.append(f"{c['variant']} vs {c['baseline']}, {_label(study, c['metric'])}: {c['sentence']}.")
+    if cmp_rows:
+        out.append(Heading(3, "Paired comparison with the baseline"))
+        out.append(Table(["metric", "difference", "n", "mean diff", "95% CI", "p", "Holm p", "MDE", "verdict"],
+                         cmp_rows, f"paired by seed; Holm over the variants per metric; α = {cfg.alpha}, "
+                         f"MDE at power {cfg.power}", numeric=[2, 3, 5, 6, 7]))
+        out.append(Bullets(sentences))
+
+    story = study.get("dead_units")
+    if story:
+        out.append(Heading(3, "Dead units"))
+        out.append(Para(f"The dead-unit story {story['verdict']}.", "verdict"))
+        out.append(Bullets(story["lines"]))
+
+    out += _figures(study, cells, fig_dir)
+    out += _samples(study, cells, fig_dir, cfg)
+    out.append(Heading(3, "Cost"))
+    cost_rows = []
+    for v in study["variants"]:
+        c = v["cost"]
+        tp = f"{fmt(c['throughput'][0])} {c['throughput'][1]}" if c.get("throughput") and c["throughput"][0] else "n/a"
+        cost_rows.append([v["name"], fmt(c["train_s"]), fmt(c["eval_s"]), fmt(c["steps_per_s"]), tp])
+    out.append(Table(["variant", "train s / cell", "evaluate s / cell", "steps/s", "throughput (app-logged)"],
+                     cost_rows, f"wall time per cell, {cfg.threads} thread(s) per cell, cells run in parallel "
+                     "(so times include contention)", numeric=[1, 2, 3, 4]))
+    return out
+
+
+def _figures(study: dict, cells: list[CellData], fig_dir: Path) -> list[Block]:
+    name = study["name"]
+    labels = {m["key"]: _label(study, m["key"]) for m in study["metrics"]}
+    out: list[Block] = [Heading(3, "Figures")]
+    figs = [plots.metric_dots(study, fig_dir / f"{name}_metrics.png", labels),
+            plots.training_curves(study, cells, fig_dir / f"{name}_curves.png")]
+    for model in plots.models_in(cells):
+        safe = "".join(ch if ch.isalnum() else "_" for ch in model)
+        figs.append(plots.final_dead_bars(study, cells, model, fig_dir / f"{name}_{safe}_dead_final.png"))
+        figs.append(plots.probe_curves(study, cells, model, "dead_frac", fig_dir / f"{name}_{safe}_dead.png"))
+        figs.append(plots.probe_curves(study, cells, model, "grad_rms", fig_dir / f"{name}_{safe}_grad_rms.png"))
+    got = [f for f in figs if f is not None]
+    return out + got if got else []
+
+
+def _samples(study: dict, cells: list[CellData], fig_dir: Path, cfg: CompareConfig) -> list[Block]:
+    done = [c for c in cells if c.complete]
+    if not done:
+        return []
+    seed = min(c.cell.seed for c in done)
+    if study["app"] == "gan":
+        imgs = []
+        for v in study["variants"]:
+            c = next((c for c in done if c.cell.variant == v["name"] and c.cell.seed == seed and c.grid), None)
+            if c is None:
+                continue
+            dst = fig_dir / f"{study['name']}_samples_{v['name']}.png"
+            shutil.copyfile(c.grid, dst)
+            imgs.append(Image(dst, f"{v['name']} (seed {seed})"))
+        if not imgs:
+            return []
+        return [Heading(3, "Samples"), Gallery(imgs, f"Generated samples at the end of training, seed {seed}, "
+                                                     "same latent noise for every variant")]
+    rows, header = translation_examples(study, done, seed, cfg.examples)
+    if not rows:
+        return []
+    return [Heading(3, "Translation examples"),
+            Table(header, rows, f"the same test sentences translated by every variant (seed {seed})")]
+
+
+def build_blocks(cfg: CompareConfig, summary: dict, data: list[CellData], fig_dir: Path,
+                 preset_path: str) -> list[Block]:
+    """The whole report as blocks."""
+    complete = sum(d.complete for d in data)
+    failed = [r["key"] for r in summary["cells"] if r["status"] == "failed"]
+    blocks: list[Block] = [Heading(1, f"leakylab comparison: {cfg.title}")]
+    blocks.append(Para(
+        f"Generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by python -m apps.compare "
+        f"--config {preset_path}. {len(data)} cells ({len(cfg.studies)} stud{'y' if len(cfg.studies) == 1 else 'ies'}"
+        f" × variants × {len(cfg.seeds)} seeds: {', '.join(map(str, cfg.seeds))}); {complete} complete."))
+    if complete < len(data):
+        blocks.append(Para(f"{len(data) - complete} cell(s) are not complete"
+                           + (f" ({len(failed)} failed: {', '.join(failed)})" if failed else "")
+                           + "; the statistics use the complete ones only. Re-run the same command to finish them.",
+                           "warn"))
+    if cfg.note:
+        blocks.append(Para(cfg.note.strip(), "note"))
+    blocks.append(Para(HOW_TO_READ))
+    stories = [s for s in summary["studies"] if s.get("dead_units")]
+    if stories:
+        blocks.append(Heading(2, "Headline"))
+        items = []
+        for s in summary["studies"]:
+            for c in s["comparisons"]:
+                if not c["metric"].startswith(("dead_frac", "dormant_frac")):
+                    items.append(f"{s['title']}: {c['variant']} vs {c['baseline']}, {_label(s, c['metric'])}: {c['sentence']}.")
+            if s.get("dead_units"):
+                items.append(f"{s['title']}: the dead-unit story {s['dead_units']['verdict']}.")
+        blocks.append(Bullets(items))
+    for s in summary["studies"]:
+        blocks += study_blocks(s, [d for d in data if d.cell.study == s["name"]], fig_dir, cfg)
+    blocks.append(Heading(2, "Hyper-parameters"))
+    blocks.append(Para(TUNED_FOR_RELU, "note"))
+    env = summary["environment"]
+    blocks.append(Heading(2, "Environment"))
+    rows = [[k, str(v)] for k, v in env.items() if k != "packages"]
+    rows += [[f"package {k}", str(v)] for k, v in env.get("packages", {}).items()]
+    blocks.append(Table(["what", "value"], rows))
+    blocks.append(Heading(2, "Reproduce"))
+    blocks.append(Para("Every cell is an ordinary run directory made by the app's own commands; run these from "
+                       "the project root to reproduce (or resume, or re-evaluate) any one of them by hand."))
+    lines = []
+    for r in summary["cells"]:
+        wall = f", {fmt(r['wall_s'])} s" if r["wall_s"] is not None else ""
+        lines.append(f"# {r['key']} ({r['status']}{wall})")
+        lines += r["commands"]
+    blocks.append(Code("\n".join(lines), collapsed=f"commands of all {len(summary['cells'])} cells"))
+    return blocks
+
+
+def write_report(cfg: CompareConfig, cells: list[Cell], environment: dict[str, Any], preset_path: str) -> dict:
+    """Read the cells, write report.md, report.html and summary.json under ``cfg.report``."""
+    root = Path(cfg.report)
+    fig_dir = root / "figures"
+    if fig_dir.exists():
+        shutil.rmtree(fig_dir)  # stale figures of removed variants must not linger
+    fig_dir.mkdir(parents=True)
+    data = [read_cell(c) for c in cells]
+    summary = analyse(cfg, data, environment)
+    summary["preset"] = preset_path
+    summary["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    blocks = build_blocks(cfg, summary, data, fig_dir, preset_path)
+    (root / "report.md").write_text(render_md(blocks, root), encoding="utf-8")
+    (root / "report.html").write_text(render_html(blocks, f"leakylab comparison: {cfg.title}"), encoding="utf-8")
+    (root / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n", encoding="utf-8")
+    return summary

@@ -1,0 +1,154 @@
+"""``swap_activations``: turn a user's own model into another activation, in place.
+
+What it replaces: every *module* activation of the types in ``types`` (default
+:data:`SWAPPABLE_TYPES`: ReLU, LeakyReLU, PReLU, ELU, GELU, SiLU, FusedLeakyReLU, ...; not
+Sigmoid/Tanh, which are usually output squashers or gates). **Functional calls — ``F.relu(x)``,
+``torch.relu``, ``x.relu()`` inside ``forward`` — are invisible to it, as they are to the
+probes**: they are not modules, so there is nothing to replace or hook. When the model can be
+traced with ``torch.fx`` such calls are detected and a warning lists them; rewrite them as
+modules (``self.act = nn.ReLU()``) to make them swappable.
+
+Which layer "feeds" an activation: see :mod:`common.activations.graph` (fx data flow when
+tracing works, else the nearest preceding Linear/Conv in registration order, through norms,
+dropout and Identity only). Each feeding layer is re-initialised with the leaky-aware Kaiming
+init for the *new* activation (:mod:`common.init`), its bias zeroed.
+
+Swapping to ``fused_leaky_relu``: the new module's channel count and channel dim come from the
+feeding layer (``out_features``/dim -1 for Linear, ``out_channels``/dim 1 for convs). The bias
+moves, it is never added or dropped, so the parameter count does not change:
+
+* layer → activation directly, used only there: the layer's bias (if it has one) moves into the
+  FusedLeakyReLU and the layer becomes ``bias=False``;
+* a norm (BatchNorm, LayerNorm, ...) in between: the norm's affine shift already is the bias in
+  front of the activation, and the layer's own bias is cancelled by the normalisation anyway, so
+  the FusedLeakyReLU gets no bias and the layer keeps its own (the "fused bias follows the BN"
+  case: fusing it would only duplicate the norm's shift);
+* no feeding layer, several of them (one module applied after several layers), dropout or a
+  reshape in between, or ``bias=False`` passed: no bias in the FusedLeakyReLU.
+
+Swap before building the optimizer and before attaching probes: parameters move (new PReLU
+slopes, biases folded) and the old module's hooks go with it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from common.activations.factory import SWAPPABLE_TYPES, check_activation_name, make_activation
+from common.activations.graph import find_links
+
+
+@dataclass(frozen=True)
+class SwapRecord:
+    """What :func:`swap_activations` did to one activation module."""
+
+    name: str  #: qualified name of the replaced module (its first registration)
+    old: str  #: repr of the old module
+    new: str  #: repr of the new module
+    feeders: tuple[str, ...]  #: weight layers feeding it (re-initialised when ``reinit``)
+    bias_from: str | None  #: the layer whose bias moved into the new FusedLeakyReLU
+
+
+def _reference_tensor(*modules: nn.Module | None) -> torch.Tensor | None:
+    for m in modules:
+        if m is not None:
+            for t in list(m.parameters()) + list(m.buffers()):
+                return t
+    return None
+
+
+def swap_activations(
+    model: nn.Module,
+    name: str,
+    *,
+    types: tuple[type[nn.Module], ...] = SWAPPABLE_TYPES,
+    reinit: bool = True,
+    mode: Literal["fan_in", "fan_out"] = "fan_in",
+    method: Literal["auto", "fx", "order"] = "auto",
+    example_input: Any = None,
+    report: list[SwapRecord] | None = None,
+    **params: Any,
+) -> nn.Module:
+    """Replace every activation module of ``types`` in ``model`` by ``make_activation(name, **params)``.
+
+    In place; returns ``model`` (or the new activation when ``model`` itself is one). ``reinit``
+    re-initialises the feeding layers for the new activation (``mode``; ``example_input`` makes
+    conv fans exact, see :func:`common.init.leaky_init_`); without it weights are kept and only a
+    bias move happens, so e.g. LeakyReLU(0.2) → fused_leaky_relu(alpha=0.2) computes the same
+    function. Pass a list as ``report`` to receive one :class:`SwapRecord` per replaced module.
+    ``channels`` and ``dim`` are inferred and may not be passed. A module shared at several places
+    is replaced by one new module everywhere. Functional ``F.relu`` calls are not touched (see
+    the module docstring); a warning lists those fx tracing finds.
+    """
+    # Lazy: common.init imports this package, so a top-level import would be circular.
+    from common.init import _kaiming_, conv_input_sizes, init_gain
+
+    check_activation_name(name)
+    for key in ("channels", "dim"):
+        if key in params:
+            raise ValueError(f"swap_activations infers {key!r} from the feeding layers; do not pass it")
+    want_bias = bool(params.pop("bias", True)) if name == "fused_leaky_relu" else None
+    make_activation(name, channels=1, **params)  # validate the parameters before touching anything
+    if isinstance(model, types):  # nothing to replace it in: hand the new module back
+        extra = {"bias": False} if name == "fused_leaky_relu" else {}
+        return make_activation(name, **extra, **params)
+
+    graph = find_links(model, method)
+    if graph.functional:
+        warnings.warn(
+            "swap_activations: functional activation calls are not modules and stay as they are: "
+            + ", ".join(graph.functional),
+            stacklevel=2,
+        )
+    sizes = conv_input_sizes(model, example_input) if example_input is not None and reinit else {}
+    modules = dict(model.named_modules())
+
+    # Every (parent, attribute) through which each module is reachable: a shared module is
+    # registered several times and must be replaced everywhere by the same new module.
+    refs: dict[int, list[tuple[nn.Module, str]]] = {}
+    for parent in model.modules():
+        for attr, child in parent.named_children():
+            refs.setdefault(id(child), []).append((parent, attr))
+
+    for qual, old in modules.items():
+        if not isinstance(old, types):
+            continue
+        feeders = graph.feeders(qual)
+        fold_from = None
+        if name == "fused_leaky_relu":
+            channels, dim = None, 1
+            if len(feeders) == 1:
+                f = modules[feeders[0]]
+                channels = f.out_features if isinstance(f, nn.Linear) else f.out_channels
+                dim = -1 if isinstance(f, nn.Linear) else 1
+                link = graph.link(feeders[0], qual)
+                if want_bias and link is not None and link.exclusive and f.bias is not None:
+                    fold_from = feeders[0]
+            new = make_activation(name, channels=channels, dim=dim, bias=fold_from is not None, **params)
+        else:
+            new = make_activation(name, **params)
+        ref = _reference_tensor(modules[feeders[0]] if feeders else None, old)
+        if ref is not None:
+            new = new.to(ref.device)
+            if ref.is_floating_point():
+                new = new.to(ref.dtype)
+        new.train(old.training)
+        for parent, attr in refs[id(old)]:
+            setattr(parent, attr, new)
+
+        for feeder in feeders:
+            if reinit:
+                _kaiming_(modules[feeder], init_gain(new), mode, 0.0, sizes.get(feeder))
+        if fold_from is not None:
+            layer = modules[fold_from]
+            with torch.no_grad():
+                new.bias.copy_(layer.bias)
+            layer.register_parameter("bias", None)
+        if report is not None:
+            report.append(SwapRecord(qual, repr(old), repr(new), tuple(feeders), fold_from))
+    return model

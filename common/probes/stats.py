@@ -1,0 +1,188 @@
+"""Per-layer accumulators of the probe statistics: raw sums and counts, kept on the device.
+
+Everything data-dependent is summed into device tensors (no ``.item()`` per step); element counts
+come from shapes and stay Python ints. Keeping raw sums/counts (never ratios) makes a window
+summable across processes before the ratios are taken, which is what a DDP reduce needs.
+
+Definitions (per activation layer, over every forward/backward on the window's sampled steps):
+
+- pre-activation x: the tensor the activation receives (for FusedLeakyReLU, input + bias along
+  ``.dim``); output h: what it returns;
+- dead unit: x > 0 never happened for any element of that unit;
+- ReDo score s_i = E|h_i| / mean_k E|h_k| (s = 0 for every unit if the layer's mean is 0);
+  dormant when s_i <= tau;
+- gradient sparsity: fraction of elements where the activation's local derivative f'(x) is
+  exactly 0 (ReLU: x <= 0; LeakyReLU: only when α = 0; other kinds via autograd on a copy);
+- act_rms: sqrt(mean h²); grad_rms: sqrt(mean (dL/dh)²), the gradient arriving at the output.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Optional
+
+import torch
+from torch import nn
+
+# Kinds whose derivative is exactly zero where x <= 0 when their negative slope is 0.
+_RECTIFIERS = {"relu", "leaky_relu", "fused_leaky_relu", "prelu", "rrelu"}
+
+
+class LayerStats:
+    """Sums for one activation layer over one window."""
+
+    def __init__(self, model: str, layer: str, module: nn.Module, kind: str, unit_dim: Optional[int]):
+        self.model, self.layer, self.module, self.kind = model, layer, module, kind
+        self.unit_dim = unit_dim  # None: decided from the first input's ndim
+        self.units: Optional[int] = None  # fixed by the first call, kept across windows
+        self.mismatch_warned = False
+        self._skip_output = False  # the input of this call was skipped: skip its output too
+        self.reset()
+
+    def reset(self) -> None:
+        self.pos: Optional[torch.Tensor] = None  # [units] count of x > 0
+        self.abs_sum: Optional[torch.Tensor] = None  # [units] sum |h|
+        self.scalars: Optional[torch.Tensor] = None  # [3]: zero f'(x), sum h², sum g²
+        self.n_pre = self.n_out = self.n_grad = self.calls = 0
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _dims(self, t: torch.Tensor) -> tuple[int, list[int]]:
+        from common.probes.topology import default_unit_dim
+
+        if self.unit_dim is None:
+            self.unit_dim = default_unit_dim(t.dim())
+        d = self.unit_dim % t.dim() if t.dim() else 0
+        return d, [i for i in range(t.dim()) if i != d]
+
+    def _alloc(self, t: torch.Tensor, units: int) -> bool:
+        """Allocate the sums on first use; False (skip this call) when the unit count differs,
+        e.g. one activation module reused on tensors of different widths."""
+        if self.units is None:
+            self.units = units
+        elif units != self.units:
+            if not self.mismatch_warned:
+                warnings.warn(f"probe {self.model}.{self.layer}: saw {units} units after {self.units}; "
+                              "calls with the other count are skipped (set ProbeConfig.unit_dims, or give "
+                              "each use its own module)", RuntimeWarning, stacklevel=4)
+                self.mismatch_warned = True
+            return False
+        if self.pos is None:
+            self.pos = torch.zeros(units, dtype=torch.float64, device=t.device)
+            self.abs_sum = torch.zeros(units, dtype=torch.float64, device=t.device)
+            self.scalars = torch.zeros(3, dtype=torch.float64, device=t.device)
+        elif self.pos.device != t.device:  # sums loaded from a checkpoint live on the CPU
+            self.pos, self.abs_sum, self.scalars = (x.to(t.device) for x in (self.pos, self.abs_sum, self.scalars))
+        return True
+
+    # -- observations (called from hooks) ------------------------------------------------------
+
+    @torch.no_grad()
+    def observe_input(self, x: torch.Tensor) -> None:
+        """Count positive pre-activations per unit and exactly-zero local derivatives."""
+        d, rest = self._dims(x)
+        units = x.shape[d] if x.dim() else 1
+        self._skip_output = not self._alloc(x, units)
+        if self._skip_output:
+            return
+        bias = getattr(self.module, "bias", None) if self.kind == "fused_leaky_relu" else None
+        if bias is not None:
+            shape = [1] * x.dim()
+            shape[d] = -1
+            pos = x > (-bias.detach()).reshape(shape)  # x + b > 0 without materialising x + b
+        else:
+            pos = x > 0
+        pos_per_unit = pos.sum(dim=rest) if rest else pos.to(torch.int64)
+        self.pos += pos_per_unit
+        zero = self._zero_derivatives(x, pos, pos_per_unit, d)
+        if not isinstance(zero, float) or zero != 0.0:  # leaky units: skip a pointless kernel
+            self.scalars[0] += zero
+        self.n_pre += x.numel()
+        self.calls += 1
+
+    def _zero_derivatives(self, x: torch.Tensor, pos: torch.Tensor, pos_per_unit: torch.Tensor,
+                          d: int) -> torch.Tensor | float:
+        m = self.module
+        if self.kind in _RECTIFIERS:
+            if self.kind == "relu":
+                slope_zero = True
+            elif self.kind == "leaky_relu":
+                slope_zero = float(m.negative_slope) == 0.0
+            elif self.kind == "fused_leaky_relu":
+                if float(m.gain) == 0.0:
+                    return float(x.numel())
+                slope_zero = float(m.alpha) == 0.0
+            elif self.kind == "rrelu":
+                slope_zero = float(m.lower) == 0.0 and float(m.upper) == 0.0
+            else:  # prelu: learnt slopes, zero only where x <= 0 and that unit's slope is 0
+                w = m.weight.detach()
+                if w.numel() > 1:
+                    shape = [1] * x.dim()
+                    shape[d] = -1
+                    w = w.reshape(shape)
+                return ((~pos) & (w == 0)).sum()
+            # NaNs are neither > 0 nor <= 0; counting x <= 0 as "not positive" ignores them
+            return (x.numel() - pos_per_unit.sum()) if slope_zero else 0.0
+        # Any other elementwise activation: its derivative on a detached copy, hooks bypassed.
+        with torch.enable_grad():
+            leaf = x.detach().clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(m.forward(leaf * 1).sum(), leaf)
+        return (g == 0).sum()
+
+    @torch.no_grad()
+    def observe_output(self, h: torch.Tensor) -> None:
+        """ReDo's per-unit sum of |h| and the sum of squares for act_rms."""
+        if self.pos is None or self._skip_output:
+            return
+        d, rest = self._dims(h)
+        a = h.abs()
+        self.abs_sum += a.sum(dim=rest, dtype=torch.float32) if rest else a.float()
+        self.scalars[1] += torch.linalg.vector_norm(h, dtype=torch.float32).double().square()
+        self.n_out += h.numel()
+
+    @torch.no_grad()
+    def observe_grad(self, g: torch.Tensor) -> None:
+        """Sum of squares of dL/dh for grad_rms."""
+        if self.scalars is None or g.shape[self.unit_dim % g.dim() if g.dim() else 0] != self.units:
+            return
+        self.scalars[2] += torch.linalg.vector_norm(g, dtype=torch.float32).double().square()
+        self.n_grad += g.numel()
+
+    # -- packing and reading -------------------------------------------------------------------
+
+    def packed(self) -> Optional[torch.Tensor]:
+        """All sums and counts as one float64 vector (units*2 + 7), or None when nothing was seen."""
+        if self.pos is None:
+            return None
+        counts = torch.tensor([self.n_pre, self.n_out, self.n_grad, self.calls],
+                              dtype=torch.float64, device=self.pos.device)
+        return torch.cat([self.pos, self.abs_sum, self.scalars, counts])
+
+    def load_packed(self, v: torch.Tensor) -> None:
+        """Inverse of :meth:`packed` (tensors stay on v's device until the next observation)."""
+        units = (v.numel() - 7) // 2
+        self.units = units
+        self.pos, self.abs_sum = v[:units].clone(), v[units:2 * units].clone()
+        self.scalars = v[2 * units:2 * units + 3].clone()
+        self.n_pre, self.n_out, self.n_grad, self.calls = (int(x) for x in v[2 * units + 3:].tolist())
+
+    @staticmethod
+    def summarise(v: torch.Tensor, units: int, tau: float) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        """Record fields, dead mask and ReDo scores from a packed (possibly reduced) CPU vector."""
+        pos, abs_sum = v[:units], v[units:2 * units]
+        zero, sq_out, sq_grad, n_pre, n_out, n_grad, calls = v[2 * units:].tolist()
+        dead = pos == 0
+        mean_abs = float(abs_sum.sum())
+        scores = abs_sum * units / mean_abs if mean_abs > 0 else torch.zeros_like(abs_sum)
+        dormant = scores <= tau
+        fields = {
+            "units": units,
+            "dead_frac": float(dead.double().mean()),
+            "dormant_frac": float(dormant.double().mean()),
+            "grad_sparsity": zero / n_pre if n_pre else None,
+            "act_rms": math.sqrt(sq_out / n_out) if n_out else None,
+            "grad_rms": math.sqrt(sq_grad / n_grad) if n_grad else None,
+            "samples": int(calls),
+        }
+        return fields, dead, scores

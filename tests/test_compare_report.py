@@ -1,0 +1,187 @@
+"""The report assembled from fake run directories: numbers, tables, embedded images, no URLs."""
+
+from __future__ import annotations
+
+import json
+import math
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from PIL import Image as PILImage
+
+from apps.compare.config import CompareConfig, load_preset
+from apps.compare.matrix import Cell, build_matrix, render_value
+from apps.compare.report import write_report
+from common.config import config_from_dict, parse_override
+
+FID_BASE = {0: 30.1, 1: 25.4, 2: 34.8}
+FID_SHIFT = {0: -3.2, 1: -2.6, 2: -3.9}  # leaky G: a real, consistent improvement
+BLEU = {0: 41.0, 1: 39.5, 2: 42.2}
+BLEU_NOISE = {0: 0.3, 1: -0.4, 2: 0.2}  # leaky FFN: nothing real
+
+
+def preset(tmp: Path) -> CompareConfig:
+    return config_from_dict(CompareConfig, {
+        "title": "fake", "out": str(tmp / "runs"), "report": str(tmp / "report"), "seeds": [0, 1, 2],
+        "studies": {
+            "gan": {"app": "gan", "config": "configs/gan/digits.yaml", "steps": 40, "baseline": "relu",
+                    "variants": {"relu": {}, "leaky_G": {"model.g_act": "leaky_relu", "model.g_alpha": 0.2}}},
+            "mt": {"app": "translation", "config": "configs/translation/embedded.yaml", "steps": 30,
+                   "baseline": "relu", "metrics": ["bleu", "chrf", "dead_frac.*"],
+                   "variants": {"relu": {}, "leaky": {"model.activation": "leaky_relu",
+                                                      "model.act_params": {"alpha": 0.2}}}},
+        },
+    })
+
+
+def fake_cell(cell: Cell, complete: bool = True) -> None:
+    """A run directory as the apps write it (GUIDE §3), with values that depend on the variant."""
+    run = cell.run_dir
+    (run / "samples").mkdir(parents=True)
+    (run / "leakylab.json").write_text(json.dumps({"app": cell.app, "format": 1}))
+    (run / "config.yaml").write_text(f"seed: {cell.seed}\nsteps: {cell.steps}\n")
+    leaky = not cell.variant.startswith("relu")
+    models = ["G", "D"] if cell.app == "gan" else ["encoder", "decoder"]
+    with open(run / "metrics.jsonl", "w") as fh:
+        for step in range(0, cell.steps + 1, 10):
+            rec = {"step": step, "time": 1000.0 + step * 0.1, "lr": 2e-4, "loss_g": 2.0 - step / 100 + cell.seed * 0.1,
+                   "loss_d": 1.0 + step / 200}
+            if cell.app == "translation":
+                rec = {"step": step, "time": 1000.0 + step * 0.1, "lr": 1e-3, "loss": 5.0 - step / 20,
+                       "tokens_per_s": 2000.0}
+            fh.write(json.dumps(rec) + "\n")
+    with open(run / "probes.jsonl", "w") as fh:
+        for step in range(10, cell.steps + 1, 10):
+            for model in models:
+                for i, layer in enumerate(["block1.act", "block2.act"]):
+                    dead = (0.02 if leaky else 0.3 + 0.05 * cell.seed) * (i + 1) * step / cell.steps
+                    fh.write(json.dumps({"step": step, "model": model, "layer": layer, "dead_frac": dead,
+                                         "dormant_frac": dead, "grad_sparsity": 0.5, "act_rms": 1.0,
+                                         "grad_rms": 1e-3 * (i + 1)}) + "\n")
+    color = (200, 30, 30) if leaky else (30, 30, 200)
+    PILImage.new("RGB", (16, 16), color).save(run / "samples" / "final.png")
+    if complete:
+        if cell.app == "gan":
+            fid = FID_BASE[cell.seed] + (FID_SHIFT[cell.seed] if leaky else 0.0)
+            ev = {"app": "gan", "step": cell.steps, "extractor": {"name": "classifier", "hash": "abc123def456",
+                  "heldout_accuracy": 0.985}, "num_real": 500, "num_fake": 500, "fid": fid, "kid_mean": fid / 1000,
+                  "kid_std": 0.001, "fid_floor": 2.0, "classes_covered": 10, "class_kl": 0.05, "confident_share": 0.9}
+        else:
+            bleu = BLEU[cell.seed] + (BLEU_NOISE[cell.seed] if leaky else 0.0)
+            ev = {"app": "translation", "step": cell.steps, "split": "test", "num_sentences": 3, "bleu": bleu,
+                  "chrf": bleu + 20, "bleu_signature": "nrefs:1|bs", "chrf_signature": "nrefs:1|c",
+                  "decoding": {"beam": 5, "length_penalty": 1.0}}
+            (run / "hypotheses.test.txt").write_text(f"ein Hund {cell.variant}\neine Katze\nder Mann\n")
+        (run / "eval.json").write_text(json.dumps(ev))
+    cell.dir.joinpath("cell.json").write_text(json.dumps({"returncode": 0, "train_s": 20.0, "eval_s": 5.0,
+                                                          "wall_s": 25.0, "resumed": False}))
+
+
+class _Scan(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.srcs: list[str] = []
+        self.hrefs: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append(tag)
+        a = dict(attrs)
+        if "src" in a:
+            self.srcs.append(a["src"])
+        if "href" in a:
+            self.hrefs.append(a["href"])
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[CompareConfig, dict, Path]:
+    tmp = tmp_path_factory.mktemp("cmp")
+    cfg = preset(tmp)
+    cells = build_matrix(cfg)
+    for c in cells:
+        # One translation cell never finished: the report must still be written, without it.
+        fake_cell(c, complete=not (c.study == "mt" and c.variant == "leaky" and c.seed == 2))
+    env = {"python": "3.11", "torch": "x", "device": "CPU (fake)", "cpu_count": 2, "packages": {}}
+    summary = write_report(cfg, cells, env, "configs/compare/fake.yaml")
+    return cfg, summary, Path(cfg.report)
+
+
+def test_summary_holds_the_statistics(written: tuple) -> None:
+    cfg, summary, root = written
+    on_disk = json.loads((root / "summary.json").read_text())
+    assert on_disk["format"] == 1 and on_disk["studies"][0]["name"] == "gan"
+    gan = summary["studies"][0]
+    relu = next(v for v in gan["variants"] if v["name"] == "relu")
+    assert relu["metrics"]["fid"]["values"] == {str(s): v for s, v in FID_BASE.items()}
+    assert relu["metrics"]["fid"]["mean"] == pytest.approx(sum(FID_BASE.values()) / 3)
+    fid = next(c for c in gan["comparisons"] if c["metric"] == "fid")
+    assert fid["diff"] == pytest.approx(sum(FID_SHIFT.values()) / 3)
+    assert fid["verdict"] == "better" and fid["n"] == 3
+    dead = next(c for c in gan["comparisons"] if c["metric"] == "dead_frac.G")
+    assert dead["verdict"] == "better"
+    assert gan["dead_units"]["shows_up"] is True
+    assert gan["extractor"]["name"] == "classifier"
+
+    mt = summary["studies"][1]
+    bleu = next(c for c in mt["comparisons"] if c["metric"] == "bleu")
+    assert bleu["n"] == 2 and bleu["seeds"] == [0, 1]  # the unfinished seed is not paired
+    assert bleu["verdict"] == "no detectable difference"
+    assert {c["metric"] for c in mt["comparisons"]} == {"bleu", "chrf", "dead_frac.encoder", "dead_frac.decoder"}
+    statuses = {r["key"]: r["status"] for r in summary["cells"]}
+    assert statuses["mt/leaky/seed2"] == "not run" and statuses["gan/relu/seed0"] == "complete"
+
+
+def test_html_is_self_contained_with_tables_and_embedded_images(written: tuple) -> None:
+    _, summary, root = written
+    page = (root / "report.html").read_text()
+    scan = _Scan()
+    scan.feed(page)
+    assert scan.tags.count("table") >= 8
+    assert len(scan.srcs) >= 8 and all(s.startswith("data:image/png;base64,") for s in scan.srcs)
+    assert all(h.startswith("#") for h in scan.hrefs)
+    assert "http://" not in page and "https://" not in page
+    text = " ".join(scan.text)
+    assert "FID [classifier]" in text and "Inception" in text
+    assert "no detectable difference at this budget" in text
+    assert "python -m apps.gan.train --config configs/gan/digits.yaml" in text
+    assert "tuned for ReLU" in text and "Environment" in text
+
+
+def test_markdown_references_figures_that_exist(written: tuple) -> None:
+    _, _, root = written
+    md = (root / "report.md").read_text()
+    assert "| metric | variant | n | mean | 95% CI |" in md
+    refs = [line.split("](", 1)[1].split(")", 1)[0] for line in md.splitlines() if "![" in line for _ in [0]]
+    assert refs and all((root / r).is_file() for r in refs)
+    assert "figures/gan_samples_leaky_G.png" in md
+    assert "ein Hund leaky" in md  # translation examples side by side
+
+
+def test_report_of_nothing_finished_is_still_written(tmp_path: Path) -> None:
+    cfg = preset(tmp_path)
+    summary = write_report(cfg, build_matrix(cfg), {"packages": {}}, "x.yaml")
+    assert all(s["comparisons"] == [] for s in summary["studies"])
+    assert "No cell of this study is complete yet" in (Path(cfg.report) / "report.md").read_text()
+
+
+def test_override_values_round_trip_through_the_app_parser() -> None:
+    for value in ["leaky_relu", "1e-3", "true", "no", "", 0.2, 3, True, None, 1e-4, {"alpha": 0.2}, [1, 2]]:
+        assert parse_override(f"k={render_value(value)}")[1] == value
+    assert math.isinf(parse_override(f"k={render_value(math.inf)}")[1])
+
+
+def test_shipped_presets_load(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1] / "configs" / "compare"
+    presets = sorted(root.glob("*.yaml"))
+    assert {p.stem for p in presets} >= {"quick", "dying", "standard"}
+    for p in presets:
+        cfg = load_preset(p)
+        cells = build_matrix(cfg)
+        assert cells and all(c.baseline in cfg.studies[c.study].variants or "@" in c.variant for c in cells)
+        for c in cells:  # every app config a preset names exists
+            assert (root.parents[1] / c.app_config).is_file(), (p.name, c.app_config)
