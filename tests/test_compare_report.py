@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -11,9 +10,9 @@ import pytest
 from PIL import Image as PILImage
 
 from apps.compare.config import CompareConfig, load_preset
-from apps.compare.matrix import Cell, build_matrix, render_value
+from apps.compare.matrix import Cell, build_matrix
 from apps.compare.report import write_report
-from common.config import config_from_dict, parse_override
+from common.config import config_from_dict
 
 FID_BASE = {0: 30.1, 1: 25.4, 2: 34.8}
 FID_SHIFT = {0: -3.2, 1: -2.6, 2: -3.9}  # leaky G: a real, consistent improvement
@@ -40,7 +39,9 @@ def fake_cell(cell: Cell, complete: bool = True) -> None:
     run = cell.run_dir
     (run / "samples").mkdir(parents=True)
     (run / "leakylab.json").write_text(json.dumps({"app": cell.app, "format": 1}))
-    (run / "config.yaml").write_text(f"seed: {cell.seed}\nsteps: {cell.steps}\n")
+    # data that cannot be loaded here: the examples must fall back to the files beside the hypotheses
+    (run / "config.yaml").write_text(f"seed: {cell.seed}\nsteps: {cell.steps}\n"
+                                     f"data: {{source: files, dir: {run / 'nowhere'}}}\n")
     leaky = not cell.variant.startswith("relu")
     models = ["G", "D"] if cell.app == "gan" else ["encoder", "decoder"]
     with open(run / "metrics.jsonl", "w") as fh:
@@ -56,9 +57,13 @@ def fake_cell(cell: Cell, complete: bool = True) -> None:
             for model in models:
                 for i, layer in enumerate(["block1.act", "block2.act"]):
                     dead = (0.02 if leaky else 0.3 + 0.05 * cell.seed) * (i + 1) * step / cell.steps
-                    fh.write(json.dumps({"step": step, "model": model, "layer": layer, "dead_frac": dead,
-                                         "dormant_frac": dead, "grad_sparsity": 0.5, "act_rms": 1.0,
-                                         "grad_rms": 1e-3 * (i + 1)}) + "\n")
+                    fh.write(json.dumps({"step": step, "model": model, "layer": layer, "kind": "relu",
+                                         "dead_frac": dead, "dormant_frac": dead, "grad_sparsity": 0.5,
+                                         "act_rms": 1.0, "grad_rms": 1e-3 * (i + 1)}) + "\n")
+                if model == "G":  # the output tanh: no dead-unit story, must stay out of the means
+                    fh.write(json.dumps({"step": step, "model": "G", "layer": "out.tanh", "kind": "tanh",
+                                         "dead_frac": 0.9, "dormant_frac": 0.9, "grad_sparsity": 0.0,
+                                         "act_rms": 0.5, "grad_rms": 1e-2}) + "\n")
     color = (200, 30, 30) if leaky else (30, 30, 200)
     PILImage.new("RGB", (16, 16), color).save(run / "samples" / "final.png")
     if complete:
@@ -72,7 +77,9 @@ def fake_cell(cell: Cell, complete: bool = True) -> None:
             ev = {"app": "translation", "step": cell.steps, "split": "test", "num_sentences": 3, "bleu": bleu,
                   "chrf": bleu + 20, "bleu_signature": "nrefs:1|bs", "chrf_signature": "nrefs:1|c",
                   "decoding": {"beam": 5, "length_penalty": 1.0}}
-            (run / "hypotheses.test.txt").write_text(f"ein Hund {cell.variant}\neine Katze\nder Mann\n")
+            ev["hypotheses"] = "hyp.test.de"
+            (run / "hyp.test.de").write_text(f"ein Hund {cell.variant}\neine Katze\nder Mann\n")
+            (run / "sources.test.txt").write_text("a dog\na cat\nthe man\n")
         (run / "eval.json").write_text(json.dumps(ev))
     cell.dir.joinpath("cell.json").write_text(json.dumps({"returncode": 0, "train_s": 20.0, "eval_s": 5.0,
                                                           "wall_s": 25.0, "resumed": False}))
@@ -117,6 +124,8 @@ def test_summary_holds_the_statistics(written: tuple) -> None:
     assert on_disk["format"] == 1 and on_disk["studies"][0]["name"] == "gan"
     gan = summary["studies"][0]
     relu = next(v for v in gan["variants"] if v["name"] == "relu")
+    # G's relu layers end at 0.3·(1, 2) + 0.05·seed dead; the tanh layer (0.9) is not counted
+    assert relu["metrics"]["dead_frac.G"]["values"]["0"] == pytest.approx(0.45)
     assert relu["metrics"]["fid"]["values"] == {str(s): v for s, v in FID_BASE.items()}
     assert relu["metrics"]["fid"]["mean"] == pytest.approx(sum(FID_BASE.values()) / 3)
     fid = next(c for c in gan["comparisons"] if c["metric"] == "fid")
@@ -159,7 +168,7 @@ def test_markdown_references_figures_that_exist(written: tuple) -> None:
     refs = [line.split("](", 1)[1].split(")", 1)[0] for line in md.splitlines() if "![" in line for _ in [0]]
     assert refs and all((root / r).is_file() for r in refs)
     assert "figures/gan_samples_leaky_G.png" in md
-    assert "ein Hund leaky" in md  # translation examples side by side
+    assert "ein Hund leaky" in md and "| a dog |" in md  # translation examples side by side
 
 
 def test_report_of_nothing_finished_is_still_written(tmp_path: Path) -> None:
@@ -167,12 +176,6 @@ def test_report_of_nothing_finished_is_still_written(tmp_path: Path) -> None:
     summary = write_report(cfg, build_matrix(cfg), {"packages": {}}, "x.yaml")
     assert all(s["comparisons"] == [] for s in summary["studies"])
     assert "No cell of this study is complete yet" in (Path(cfg.report) / "report.md").read_text()
-
-
-def test_override_values_round_trip_through_the_app_parser() -> None:
-    for value in ["leaky_relu", "1e-3", "true", "no", "", 0.2, 3, True, None, 1e-4, {"alpha": 0.2}, [1, 2]]:
-        assert parse_override(f"k={render_value(value)}")[1] == value
-    assert math.isinf(parse_override(f"k={render_value(math.inf)}")[1])
 
 
 def test_shipped_presets_load(tmp_path: Path) -> None:

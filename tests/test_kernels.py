@@ -114,14 +114,20 @@ def _assert_rel_norm(got, want, tol, what):
     assert err <= tol * ref + 1e-9, f"{what}: relative error {err / max(ref, 1e-30):.3g} > {tol}"
 
 
-def _r1_grads(fn, x, b, scale, w, dim):
-    """Gradients of an R1-style penalty ||dD/dx||^2 w.r.t. x, scale, w (and b)."""
-    view = reference.channel_view(scale, x.dim(), dim % x.dim())
-    h = fn(x * view, b)
-    d_out = (h * w).sum() + 0.5 * (h * h).sum()  # dD/dh = w + h depends on x: a real 2nd order
+def _r1_grads(fn, x, b, w, scale, dim):
+    """Gradients of an R1-style penalty ||dD/dx||^2 w.r.t. x, w, scale (if given) and b (if given).
+
+    ``D = sum(w * h^2) / 2`` with ``h = fn(x * scale, b)``: dD/dh = w * h depends on x, so the
+    penalty's gradient runs through a genuine second-order path of the activation (and, being a
+    product rather than a sum, without cancellations that would drown bf16 in rounding noise).
+    The head runs in ``w``'s dtype (float32 for bf16 activations, as in mixed precision).
+    """
+    pre = x if scale is None else x * reference.channel_view(scale, x.dim(), dim % x.dim())
+    h = fn(pre, b).to(w.dtype)
+    d_out = 0.5 * (w * h * h).sum()
     (gx,) = torch.autograd.grad(d_out, x, create_graph=True)
     penalty = gx.pow(2).sum()
-    params = [x, scale, w] + ([b] if b is not None else [])
+    params = [x, w] + [t for t in (scale, b) if t is not None]
     return torch.autograd.grad(penalty, params)
 
 
@@ -164,25 +170,30 @@ def test_triton_matches_composition(case, triton_forced):
     if x.numel() == 0:
         return
     # R1-style double backward through both Functions, against the float64 composition.
-    scale_p = (torch.rand(shape[dim], device=DEVICE) + 0.5).to(dtype).requires_grad_()
-    w = torch.randn(shape, device=DEVICE).to(dtype).requires_grad_()
-    got = _r1_grads(lambda t, bb: fused_leaky_relu(t, bb, alpha, gain, dim), x, b, scale_p, w, dim)
-    leaves64 = [t.detach().double().requires_grad_() for t in (x, scale_p, w)]
-    want = _r1_grads(lambda t, bb: composition(t, bb, alpha, gain, dim), leaves64[0], b64, leaves64[1], leaves64[2], dim)
+    # fp32: an upstream per-channel scale too, and a tight bound. bf16: x feeds the activation
+    # directly, since a bf16 product before it could put an element on the other side of the
+    # kink than the float64 truth, and the bound is per element (x, w) or per summed term (b).
+    w = torch.randn(shape, device=DEVICE, requires_grad=True)
+    scale_p = None
     if dtype == torch.float32:
-        for name, g_got, g_want in zip(["x", "scale", "w", "b"], got, want):
+        scale_p = (torch.rand(shape[dim], device=DEVICE) + 0.5).requires_grad_()
+    got = _r1_grads(lambda t, bb: fused_leaky_relu(t, bb, alpha, gain, dim), x, b, w, scale_p, dim)
+    leaves64 = [None if t is None else t.detach().double().requires_grad_() for t in (x, w, scale_p)]
+    want = _r1_grads(lambda t, bb: composition(t, bb, alpha, gain, dim), leaves64[0], b64, leaves64[1], leaves64[2], dim)
+    names = ["x", "w"] + (["scale"] if scale_p is not None else []) + (["b"] if b is not None else [])
+    if dtype == torch.float32:
+        for name, g_got, g_want in zip(names, got, want):
             _assert_rel_norm(g_got, g_want, 1e-4, f"R1 grad w.r.t. {name}")
         return
-    # bf16: the penalty chains several bf16 autograd ops outside the kernel, and sums through the
-    # bias can cancel, so the fair bar is the composition's own error in the same dtype.
-    leaves_lp = [t.detach().clone().requires_grad_() for t in (x, scale_p, w)]
-    b_lp = None if b is None else b.detach().clone().requires_grad_()
-    plain = _r1_grads(lambda t, bb: composition(t, bb, alpha, gain, dim), leaves_lp[0], b_lp, leaves_lp[1], leaves_lp[2], dim)
-    for name, g_got, g_plain, g_want in zip(["x", "scale", "w", "b"], got, plain, want):
-        err = (g_got.double() - g_want).norm().item()
-        plain_err = (g_plain.double() - g_want).norm().item()
-        bound = max(0.03 * g_want.norm().item(), 4 * plain_err) + 1e-6
-        assert err <= bound, f"R1 grad w.r.t. {name}: error {err:.3g} > {bound:.3g} (composition's: {plain_err:.3g})"
+    for name, g_got, g_want in zip(names, got, want):
+        err = (g_got.double() - g_want).abs()
+        if name == "b":  # a sum of the per-element terms, which are exactly grad w.r.t. x here
+            dims = reference.reduce_dims(len(shape), dim % len(shape))
+            terms = want[0].abs().sum(dim=dims) if dims else want[0].abs()
+            bound = 5e-2 * terms + 1e-6
+        else:
+            bound = 5e-2 * g_want.abs() + 1e-6
+        assert (err <= bound).all(), f"R1 grad w.r.t. {name}: worst error {err.max().item():.3g}"
 
 
 # ---------------------------------------------------------------- Triton-path specifics

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,8 @@ from typing import Any
 from apps.compare.matrix import Cell
 from common.config import yaml_load
 
-# Sample grids the GAN app writes, most preferred first (see apps/gan/train.py); any PNG found
-# under samples/ is the fallback.
-GRID_NAMES = ("samples/final.png", "samples/grid.png", "samples.png", "grid.png")
+# Sample grids by name, most preferred first; otherwise the GAN app's latest samples/step_N.png.
+GRID_NAMES = ("samples/final.png", "samples/grid.png")
 
 
 @dataclass
@@ -67,8 +67,14 @@ def _find_grid(run: Path) -> Path | None:
     for name in GRID_NAMES:
         if (run / name).is_file():
             return run / name
-    found = sorted((run / "samples").glob("*.png")) if (run / "samples").is_dir() else []
-    return found[-1] if found else None
+    found = list((run / "samples").glob("*.png")) if (run / "samples").is_dir() else []
+    # The latest grid: samples/step_N.png, N not zero-padded, so compare the numbers.
+    return max(found, key=_step_of, default=None)
+
+
+def _step_of(path: Path) -> tuple[int, str]:
+    digits = re.findall(r"\d+", path.stem)
+    return (int(digits[-1]) if digits else -1, path.name)
 
 
 def _hypotheses(run: Path, rec: dict | None) -> list[str]:

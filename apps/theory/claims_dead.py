@@ -16,10 +16,7 @@ from torch import nn
 from apps.theory.digits import digits_subset, kill_units, loss_fn, make_mlp, max_preact
 from apps.theory.results import Check, ClaimResult, binomial, z_check
 
-try:  # the product's optimizer groups (biases and norms excluded from decay), when present
-    from common.remedies import decay_param_groups
-except ImportError:  # pragma: no cover - only while common/remedies is being written
-    decay_param_groups = None
+from common.remedies import param_groups
 
 U32 = 2.0 ** -24  # unit roundoff of float32
 
@@ -48,13 +45,13 @@ def _train_dead(seed: int, act: nn.Module, steps: int, n: int, hidden: int, lr: 
         alive.append(float((max_preact(layer, x) > 0).float().mean()))
         losses.append(loss.item())
     return {"updates": torch.stack(updates), "alive": alive, "loss": losses,
-            "alive_end": int((max_preact(layer, x) > 0).sum()), "final_loss": float(loss_fn(net, x, y))}
+            "alive_end": int((max_preact(layer, x) > 0).sum()), "final_loss": loss_fn(net, x, y).item()}
 
 
 def claim5(seed: int, quick: bool) -> ClaimResult:
     """A dead ReLU unit never updates; a dead LeakyReLU unit does, and comes back."""
-    n, hidden, lr, alpha = 512, 32, 0.5, 0.2
-    steps = 150 if quick else 250
+    hidden, lr, alpha = 32, 0.5, 0.2
+    n, steps = 512, (150 if quick else 250)
     relu = _train_dead(seed + 50, nn.ReLU(), steps, n, hidden, lr)
     leaky = _train_dead(seed + 50, nn.LeakyReLU(alpha), steps, n, hidden, lr)
     share, share_se = binomial(leaky["alive_end"], hidden)
@@ -94,15 +91,6 @@ def claim5(seed: int, quick: bool) -> ClaimResult:
     )
 
 
-def _decay_groups(net: nn.Module, wd: float) -> list[dict]:
-    """Weights decayed, biases not — the product's groups when common.remedies has them."""
-    if decay_param_groups is not None:
-        return decay_param_groups(net, wd)
-    decay = [p for p in net.parameters() if p.ndim >= 2]
-    no_decay = [p for p in net.parameters() if p.ndim < 2]
-    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
-
-
 def _train_decay(seed: int, steps: int, lr: float, wd: float, bias_decay: bool) -> dict:
     """Digits MLP with unit 0 dead yet carrying a positive bias; SGD with L2 weight decay."""
     x, y = digits_subset(seed, 512)
@@ -112,8 +100,8 @@ def _train_decay(seed: int, steps: int, lr: float, wd: float, bias_decay: bool) 
         w = -layer.weight[0].abs()
         layer.weight[0] = w / -(x @ w).max()
         layer.bias[0] = 0.5
-    params = net.parameters() if bias_decay else _decay_groups(net, wd)
-    opt = torch.optim.SGD(params, lr=lr, weight_decay=wd if bias_decay else 0.0)
+    # The product's groups: weights decayed; biases too only for the seed's setting.
+    opt = torch.optim.SGD(param_groups(net, wd, decay_biases=bias_decay), lr=lr)
     b0 = layer.bias[0].item()
     biases, zmax = [], []
     for _ in range(steps):
@@ -121,7 +109,7 @@ def _train_decay(seed: int, steps: int, lr: float, wd: float, bias_decay: bool) 
         opt.zero_grad()
         loss.backward()
         opt.step()
-        biases.append(float(layer.bias[0]))
+        biases.append(layer.bias[0].item())
         zmax.append(float(max_preact(layer, x, torch.tensor([0]))[0]))
     return {"b0": b0, "bias": biases, "zmax": zmax, "m0": -1.0}
 
@@ -169,15 +157,16 @@ def claim6(seed: int, quick: bool) -> ClaimResult:
         "L2 weight decay on a dead unit's bias shrinks it, b ← (1 − ηλ)b, driving it further from "
         "recovery; excluding biases from decay avoids that.",
         checks, controls,
-        notes=[f"Digits MLP 64 → 32 → 10, full-batch torch.optim.SGD(lr={lr}, weight_decay={wd}); "
+        notes=[f"Digits MLP 64 → 32 → 10, full-batch torch.optim.SGD(lr={lr}) with per-group "
+               f"weight_decay={wd} from common.remedies.param_groups (decay_biases=True for the "
+               "seed's setting); "
                "unit 0 has negative weights scaled so max_x w·x = −1 and bias b₀ = 0.5: dead, "
                "though its positive bias pushes towards life. Its data gradient is exactly 0, so "
                "decay is the only force on it.",
                "Decaying everything scales every pre-activation of the unit by (1−ηλ) a step: "
-               "it never changes sign, the unit is dead for good. With biases excluded ("
-               + ("common.remedies.decay_param_groups" if decay_param_groups else
-                  "weights-only decay group") +
-               f") the weights shrink while b stays: back at step {t_keep} (predicted {t_star})."],
+               "it never changes sign, the unit is dead for good. With biases excluded "
+               "(common.remedies.param_groups) the weights shrink while b stays: back at step "
+               f"{t_keep} (predicted {t_star})."],
         series={"decay": {"decayed_bias": dec["bias"], "kept_bias": keep["bias"],
                           "law": law.tolist(), "decayed_zmax": dec["zmax"],
                           "kept_zmax": keep["zmax"]}},

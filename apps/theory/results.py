@@ -118,7 +118,7 @@ def fmt(x: float) -> str:
         return "0"
     if abs(x) >= 1e4 or abs(x) < 1e-3:
         return f"{x:.3g}"
-    return f"{x:.4g}"
+    return f"{x:.5g}"
 
 
 def mean_and_se(samples: torch.Tensor) -> tuple[float, float]:

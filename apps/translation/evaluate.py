@@ -48,7 +48,7 @@ def evaluate(run_path: str, split: str = "test", beam: int | None = None, length
     if _launched():
         from common.training import make_accelerator
 
-        accelerator = make_accelerator("no")
+        accelerator = make_accelerator("no", cpu=True if not torch.cuda.is_available() else None)
     device = accelerator.device if accelerator is not None else torch.device("cpu")
     loaded = load_trained(run_path, device, step=step)
     cfg = loaded.cfg

@@ -107,7 +107,10 @@ def validate(model, cfg: TranslationConfig, tokenizer: BPETokenizer, valid, acce
 
 
 def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
-    accelerator = make_accelerator(cfg.train.mixed_precision, cpu=True if cfg.train.cpu else None)
+    # accelerate only sets up gloo for several CPU processes when told cpu=True; on a machine without a
+    # GPU, `accelerate launch --multi_gpu` would otherwise start independent single-process runs.
+    cpu = True if (cfg.train.cpu or not torch.cuda.is_available()) else None
+    accelerator = make_accelerator(cfg.train.mixed_precision, cpu=cpu)
     run = RunDir.create_or_resume(cfg.out, APP, config_to_dict(cfg), accelerator, allow_config_change)
     rank, world, dev = accelerator.process_index, accelerator.num_processes, accelerator.device
     seed_everything(cfg.seed)

@@ -49,7 +49,7 @@ class Verb:
     frame: str  # intr tr dat ditr prep motion dass ob cop
     en: str  # English base form, spaces for particles ("pick up")
     en_3sg: str
-    en_part: str
+    en_past: str  # simple past; English past maps to the German perfect (war for sein)
     de_inf: str  # infinitive without the separable prefix ("rufen")
     de_prefix: str  # separable prefix ("an") or ""
     de_3sg: str
@@ -82,7 +82,7 @@ class Adverb:
     key: str  # English, spaces allowed
     de: str  # German, spaces allowed
     kind: str  # "freq" | "time" | "manner"
-    tense: str = "any"  # time adverbials: "any" | "present" | "perfect"
+    tense: str = "any"  # time adverbials: "any" | "present" | "past"
 
 
 def english_plural(word: str) -> str:
@@ -138,12 +138,15 @@ def german_present_regular(inf: str) -> tuple[str, str]:
 def _classes_or_keys(spec: str, nouns: list[Noun]) -> tuple[str, ...]:
     """Resolve ``PA`` / ``=dog,fox`` / ``R,=song`` to the admissible noun keys, in table order."""
     letters, keys = "", []
+    in_keys = False  # after the first "=", every comma-separated item is a noun key
     for part in spec.split(","):
         part = part.strip()
         if part.startswith("="):
-            keys.append(part[1:])
-        elif part == "-":
+            in_keys, part = True, part[1:]
+        if part == "-":
             continue
+        if in_keys:
+            keys.append(part.replace("_", " "))
         else:
             letters += part
     bad = [c for c in letters if c not in NOUN_CLASSES]
@@ -208,7 +211,7 @@ def _parse_verbs(text: str, nouns: list[Noun]) -> list[Verb]:
                 frame=frame,
                 en=en,
                 en_3sg=english_3sg(en) if en3 == "-" else en3.replace("_", " "),
-                en_part=enp.replace("_", " "),
+                en_past=enp.replace("_", " "),
                 de_inf=base,
                 de_prefix=prefix,
                 de_3sg=three if de3 == "-" else de3,
@@ -236,7 +239,7 @@ def _parse_adjectives(text: str) -> list[Adjective]:
 
 
 def _parse_adverbs(text: str, kind: str) -> list[Adverb]:
-    tenses = {"any": "any", "p": "present", "f": "perfect"}
+    tenses = {"any": "any", "p": "present", "f": "past"}
     out = []
     for line in text.strip().splitlines():
         en, de, *rest = line.split()
@@ -260,7 +263,9 @@ class Lexicon:
         verbs = {(v.en, v.de_full_inf) for v in self.verbs.values()}
         return len(self.nouns) + len(verbs) + len(self.adjectives) + len(self.adverbs)
 
-    def subset(self, nouns: list[str], verbs: list[str], adjectives: list[str]) -> "Lexicon":
+    def subset(
+        self, nouns: list[str], verbs: list[str], adjectives: list[str], adverbs: list[str] | None = None
+    ) -> "Lexicon":
         """A smaller lexicon (tests use it to force collisions and expose ambiguity)."""
         keep = {k: self.nouns[k] for k in nouns}
         vs = {}
@@ -272,7 +277,8 @@ class Lexicon:
                 obj=tuple(n for n in v.obj if n in keep),
                 iobj=tuple(n for n in v.iobj if n in keep),
             )
-        return Lexicon(keep, vs, {k: self.adjectives[k] for k in adjectives}, dict(self.adverbs))
+        advs = dict(self.adverbs) if adverbs is None else {k: self.adverbs[k] for k in adverbs}
+        return Lexicon(keep, vs, {k: self.adjectives[k] for k in adjectives}, advs)
 
 
 @lru_cache(maxsize=1)

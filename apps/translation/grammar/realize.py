@@ -64,7 +64,10 @@ class _Builder:
 
     def add(self, *words: str) -> None:
         for w in words:
-            self.tokens.extend(w.split())
+            if " " in w:
+                self.tokens.extend(w.split())
+            else:
+                self.tokens.append(w)
 
 
 def detokenize(tokens: list[str]) -> str:
@@ -114,14 +117,15 @@ class Realizer:
         third_sg = person == 3 and number == "sg"
         cop = v.frame == "cop"
         aux: str | None
-        if c.tense == "perfect":
-            aux, main = ("has" if third_sg else "have"), ("been" if cop else v.en_part)
+        past = c.tense == "past"
+        if cop and past:
+            aux, main = ("were" if number == "pl" else "was"), ""
         elif cop:
             aux, main = ("am" if person == 1 and number == "sg" else "is" if third_sg else "are"), ""
-        elif c.neg or kind == "question":
-            aux, main = ("does" if third_sg else "do"), v.en
+        elif c.neg or kind == "question":  # do-support
+            aux, main = ("did" if past else "does" if third_sg else "do"), v.en
         else:
-            aux, main = None, (v.en_3sg if third_sg else v.en)
+            aux, main = None, (v.en_past if past else v.en_3sg if third_sg else v.en)
 
         if c.gap == "subj":
             subj: list[str] = []
@@ -164,8 +168,6 @@ class Realizer:
             front = c.time.split()
         elif c.front == "pp":
             front = self._en_pp(c.pp)
-        if c.gap == "obj":
-            return subj_first_gap(group, rest)
         return front + group + rest
 
     # --- German ---------------------------------------------------------------------------
@@ -226,6 +228,8 @@ class Realizer:
     ) -> None:
         """Append clause ``c`` as a ``main`` / ``question`` / ``sub`` / ``rel`` clause."""
         v = self.lex.verbs[c.verb]
+        if prefield is not None and c.front is not None:
+            raise ValueError("the prefield is taken: a clause after a fronted clause cannot front more")
         person, number = self.person_number(antecedent if c.gap == "subj" else c.subj)
         kein = c.neg and c.obj is not None and v.frame in ("tr", "ditr", "dat") and c.obj.det in ("a", "")
         start = b.pos
@@ -234,10 +238,11 @@ class Realizer:
             assert c.subj is not None
             self.de_np(b, c.subj, "nom")
             if c.subj.rel is not None:
+                if kind != "main" or prefield is not None or c.front is not None:
+                    raise ValueError("a subject relative clause is generated only in the prefield")
                 b.add(",")
                 self._de_relative(b, c.subj, c.subj.rel)
-                if kind in ("main", "question"):
-                    b.add(",")  # closes the relative clause before the rest of the clause
+                b.add(",")  # closes the relative clause before the finite verb
 
         def time() -> None:
             b.add(self.lex.adverbs[c.time].de)
@@ -270,7 +275,9 @@ class Realizer:
         if c.pp is not None and c.front != "pp":
             middle.append(pp)
 
-        if c.tense == "perfect":
+        if c.tense == "past" and v.frame == "cop":  # sein prefers the Präteritum: war
+            fin, nonfin = ("waren" if number == "pl" else "war"), []
+        elif c.tense == "past":  # English simple past = German (spoken) perfect
             fin, nonfin = de.auxiliary(v.aux, person, number), [v.de_part]
         else:
             fin, nonfin = de.finite(v, person, number), ([v.de_prefix] if v.de_prefix else [])
@@ -302,9 +309,12 @@ class Realizer:
                 b.add(de.RELATIVE_PRONOUNS[case][de.gnum(a_noun.gender, a_num)])
             for part in middle:
                 part()
-            if c.tense == "perfect":
+            if nonfin and c.tense == "past":
                 nonfin_idx.append(b.pos)
                 b.add(v.de_part)
+                finite_idx = b.pos
+                b.add(fin)
+            elif c.tense == "past":
                 finite_idx = b.pos
                 b.add(fin)
             else:
@@ -366,7 +376,3 @@ class Realizer:
         tokens[0] = tokens[0][:1].upper() + tokens[0][1:]
         return Sample(detokenize(en), detokenize(tokens), tuple(tokens), tuple(b.anns), s)
 
-
-def subj_first_gap(group: list[str], rest: list[str]) -> list[str]:
-    """Object relative clause in English: subject and verb group, then the rest (no object)."""
-    return group + rest

@@ -55,7 +55,7 @@ class Clause:
     pred: str | None = None  # copula: predicative adjective
     very: str | None = None  # intensifier before ``pred``: "very" / "too"
     pp: PP | None = None
-    tense: str = "present"  # "present" | "perfect"
+    tense: str = "present"  # "present" | "past" (German: perfect; Präteritum for sein)
     neg: bool = False
     freq: str | None = None
     time: str | None = None

@@ -96,7 +96,7 @@ also      auch
 still     noch
 """
 
-# Time adverbials: sentence-final or fronted in English; tense: any, present (p) or perfect (f).
+# Time adverbials: sentence-final or fronted in English; tense: any, present (p) or past (f).
 TIME_ADVERBS = """
 today            heute             any
 tomorrow         morgen            p

@@ -1,0 +1,210 @@
+"""The ``classifier`` feature extractor: a small CNN trained on the dataset's own training images.
+
+Inception features describe ImageNet photos; on 16×16 digits they mostly measure resizing
+artefacts. A classifier trained on the real training images knows what the dataset's classes look
+like, so its penultimate features make a FID that tracks sample quality there — and its softmax
+gives the class histogram of generated samples. Such a FID is only comparable with FIDs from the
+*same* extractor, so every output names it by hash.
+
+**Architecture** (fixed; ``w`` = ``width``, ``F`` = ``features``, input C×S×S in [-1, 1]):
+conv3×3(C→w) ReLU, conv3×3(w→w) ReLU, maxpool 2, conv3×3(w→2w) ReLU, conv3×3(2w→2w) ReLU,
+adaptive average pool to 4×4, linear(32w→F) ReLU  ← the FID/KID features; dropout 0.3,
+linear(F→classes).
+
+**Recipe**: Adam(``lr``), ``epochs`` passes in batches of ``batch_size`` over the training
+split, learning rate halved at 50% and 75% of the steps, per-image random translation by up to
+``shift`` pixels (edge padding), cross-entropy; init, order and augmentation from ``seed``.
+Held-out accuracy is measured on the held-out split the GAN never sees.
+
+**Cache**: ``<cache_dir>/classifier-<dataset fingerprint>-<recipe key>.safetensors`` plus a JSON
+of its accuracy; a file lock makes concurrent runs (comparison cells) train it once. The hash is
+the SHA-256 of the weights file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from apps.gan.data import ImageData, to_model_range
+from apps.gan.images import ImageSet
+from common.errors import UserError
+
+ARCH_VERSION = 1  # bump when the architecture or recipe code changes: it enters the cache key
+
+
+class SmallCNN(nn.Module):
+    """The classifier (architecture in the module docstring); ``features(x)`` is the extractor."""
+
+    def __init__(self, channels: int, num_classes: int, width: int = 32, features: int = 128):
+        super().__init__()
+        w = width
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, w, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(w, w, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Linear(2 * w * 16, features), nn.ReLU(),
+        )
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(features, num_classes))
+        self.num_features = features
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def materialise(images: ImageSet, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """All images (uint8) and labels of a set in memory."""
+    xs, ys = [], []
+    for start in range(0, len(images), chunk):
+        x, y = images.__getitems__(list(range(start, min(start + chunk, len(images)))))
+        xs.append(x)
+        if y is not None:
+            ys.append(y)
+    return torch.cat(xs), (torch.cat(ys) if ys else None)
+
+
+def _shift(x: torch.Tensor, shift: int, g: torch.Generator) -> torch.Tensor:
+    """Translate each image by its own random offset in [-shift, shift]² (edge padding)."""
+    if shift == 0:
+        return x
+    n, _, h, w = x.shape
+    padded = F.pad(x, (shift,) * 4, mode="replicate")
+    offs = torch.randint(0, 2 * shift + 1, (n, 2), generator=g)
+    out = torch.empty_like(x)
+    for dy in range(2 * shift + 1):
+        for dx in range(2 * shift + 1):
+            sel = ((offs[:, 0] == dy) & (offs[:, 1] == dx)).nonzero().flatten()
+            if len(sel):
+                out[sel] = padded[sel, :, dy:dy + h, dx:dx + w]
+    return out
+
+
+def train_classifier(data: ImageData, recipe: Any, device: torch.device | str = "cpu",
+                     log: Any = print) -> tuple[SmallCNN, float]:
+    """Train the classifier on ``data.train``; returns it (eval mode) and its held-out accuracy."""
+    x_train, y_train = materialise(data.train)
+    x_ho, y_ho = materialise(data.heldout)
+    channels = x_train.shape[1]
+    g = torch.Generator().manual_seed(recipe.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        model = SmallCNN(channels, data.num_classes, recipe.width, recipe.features).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    n = len(x_train)
+    per_epoch = max(1, n // recipe.batch_size)
+    total = per_epoch * recipe.epochs
+    t0, step = time.time(), 0
+    model.train()
+    for _ in range(recipe.epochs):
+        perm = torch.randperm(n, generator=g)
+        for i in range(per_epoch):
+            idx = perm[i * recipe.batch_size:(i + 1) * recipe.batch_size]
+            x = _shift(to_model_range(x_train[idx]), recipe.shift, g).to(device)
+            for group in opt.param_groups:
+                group["lr"] = recipe.lr * (0.5 ** ((step >= total // 2) + (step >= 3 * total // 4)))
+            with torch.random.fork_rng(devices=[]):  # dropout masks from the recipe's seed too
+                torch.manual_seed(recipe.seed * 1_000_003 + step)
+                loss = F.cross_entropy(model(x), y_train[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+    model.eval()
+    acc = accuracy(model, x_ho, y_ho, device)
+    log(f"classifier extractor: trained {recipe.epochs} epochs on {n} images in {time.time() - t0:.0f}s; "
+        f"held-out accuracy {acc:.4f} ({len(x_ho)} images)")
+    return model, acc
+
+
+@torch.no_grad()
+def accuracy(model: SmallCNN, x: torch.Tensor, y: torch.Tensor, device: Any, batch: int = 500) -> float:
+    correct = 0
+    for start in range(0, len(x), batch):
+        logits = model(to_model_range(x[start:start + batch], device))
+        correct += int((logits.argmax(1).cpu() == y[start:start + batch]).sum())
+    return correct / max(1, len(x))
+
+
+def cache_dir(configured: str = "") -> Path:
+    """``eval.cache_dir``, else $LEAKYLAB_CACHE, else ``.cache/leakylab`` (relative to the working dir)."""
+    return Path(configured or os.environ.get("LEAKYLAB_CACHE", "") or ".cache/leakylab")
+
+
+def recipe_key(recipe: Any, num_classes: int, channels: int) -> str:
+    text = json.dumps({"arch": ARCH_VERSION, "classes": num_classes, "channels": channels, **asdict(recipe)},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; a duplicate training only wastes time
+        yield
+        return
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def get_classifier(data: ImageData, recipe: Any, cache: str = "", device: Any = "cpu",
+                   log: Any = print) -> tuple[SmallCNN, dict]:
+    """The cached classifier for ``data`` and ``recipe`` (trained now if absent) and its identity
+    ``{"name": "classifier", "hash", "heldout_accuracy", "dataset", "features"}``."""
+    if not data.labelled:
+        raise UserError(f"{data.name} has no class labels, so the classifier extractor cannot be trained; "
+                        "use eval.extractor=inception")
+    channels = int(data.train.__getitems__([0])[0].shape[1])
+    root = cache_dir(cache)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the extractor cache '{root}' ({exc.strerror}); set eval.cache_dir") from None
+    stem = f"classifier-{data.fingerprint}-{recipe_key(recipe, data.num_classes, channels)}"
+    weights, meta_file = root / f"{stem}.safetensors", root / f"{stem}.json"
+    with _file_lock(root / f"{stem}.lock"):
+        if not (weights.is_file() and meta_file.is_file()):
+            model, acc = train_classifier(data, recipe, device, log)
+            tmp = root / f".{stem}.tmp{os.getpid()}"
+            save_model(model, str(tmp))
+            os.replace(tmp, weights)
+            meta = {"heldout_accuracy": acc, "dataset": data.name, "fingerprint": data.fingerprint,
+                    "num_classes": data.num_classes, "recipe": asdict(recipe), "arch_version": ARCH_VERSION}
+            tmp_meta = root / f".{stem}.json.tmp{os.getpid()}"
+            tmp_meta.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+            os.replace(tmp_meta, meta_file)
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    model = SmallCNN(channels, data.num_classes, recipe.width, recipe.features)
+    try:
+        load_model(model, str(weights))
+    except Exception as exc:  # a damaged cache file: say where it is so the user can delete it
+        raise UserError(f"cached extractor '{weights}' is damaged ({type(exc).__name__}); delete it to retrain") from None
+    model.to(device).eval()
+    info = {"name": "classifier", "hash": file_hash(weights), "heldout_accuracy": float(meta["heldout_accuracy"]),
+            "dataset": data.name, "features": recipe.features}
+    return model, info
