@@ -253,7 +253,8 @@ def test_expanded_grad_and_mixed_precision(triton_forced):
     assert b.grad.dtype == torch.float32 and x.grad.dtype == torch.bfloat16
     z = x.detach().double() + b.detach().double().view(1, 7, 1)
     slope = torch.where(z > 0, 1.0, 0.2).double()
-    torch.testing.assert_close(x.grad, slope.to(torch.bfloat16), rtol=0, atol=0)
+    # Within one bf16 rounding (the interpreter truncates where a GPU rounds to nearest).
+    torch.testing.assert_close(x.grad.double(), slope, rtol=2**-7, atol=0)
     # The bias gradient is summed from the float32 slopes, before rounding to bf16.
     torch.testing.assert_close(b.grad.double(), slope.sum((0, 2)), rtol=1e-6, atol=1e-6)
 
@@ -374,32 +375,31 @@ def test_import_without_triton_warns_once_and_falls_back():
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
 
 
-def test_kernels_compile_for_hopper_with_vector_loads(tmp_path, monkeypatch):
-    """The interpreter accepts code a GPU compiler rejects; compile both kernels for sm_90 (no
-    GPU needed: Triton ships ptxas) and check the loads came out as 16-byte vectors."""
-    try:
-        import triton
-        from triton.backends.compiler import GPUTarget
-        from triton.compiler import ASTSource
-    except ImportError as exc:  # pragma: no cover - depends on the Triton version
-        pytest.skip(f"Triton's compile API is not available: {exc}")
-    monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path))
+def _compile_for_hopper() -> None:
+    """Compile both kernels for sm_90 (no GPU needed: Triton ships ptxas) and check that the
+    loads and stores came out as 16-byte vectors. Runs in a process without the interpreter."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    assert not tl_backend.INTERPRET
     aligned = [["tt.divisibility", 16]]
     common_sig = {"O": "i32", "C": "i32", "I": "i32", "n_cb": "i32", "n_ib": "i32",
                   "gain": "fp32", "alpha_gain": "fp32", "BO": "constexpr", "BC": "constexpr",
                   "BI": "constexpr", "INT64": "constexpr"}
-    for dt, (O, C, I) in [("fp32", (128, 64, 1024)), ("bf16", (8192, 64, 1))]:
+    for dt, (O, C, I) in [("fp32", (128, 64, 1024)), ("bf16", (128, 512, 16)), ("bf16", (8192, 64, 1))]:
         bo, bc, bi, warps = tl_backend.tile_config(O, C, I, 4 if dt == "fp32" else 2)
         blocks = {"BO": bo, "BC": bc, "BI": bi, "INT64": False}
         fwd_sig = {"x_ptr": f"*{dt}", "b_ptr": "*fp32", "y_ptr": f"*{dt}", **common_sig, "HAS_BIAS": "constexpr"}
         grad_sig = {"g_ptr": f"*{dt}", "y_ptr": f"*{dt}", "add_ptr": "*fp32", "gx_ptr": f"*{dt}",
                     "part_ptr": "*fp32", **common_sig, "HAS_ADD": "constexpr", "WANT_BIAS": "constexpr"}
+        one = {}
         if I == 1:  # Triton specialises integer arguments equal to 1 at launch
             fwd_sig["I"] = grad_sig["I"] = "constexpr"
+            one = {"I": 1}
         builds = [
-            (tl_backend._forward_kernel, fwd_sig, {**blocks, "HAS_BIAS": True, **({"I": 1} if I == 1 else {})}),
-            (tl_backend._grad_kernel, grad_sig,
-             {**blocks, "HAS_ADD": False, "WANT_BIAS": True, **({"I": 1} if I == 1 else {})}),
+            (tl_backend._forward_kernel, fwd_sig, {**blocks, "HAS_BIAS": True, **one}),
+            (tl_backend._grad_kernel, grad_sig, {**blocks, "HAS_ADD": False, "WANT_BIAS": True, **one}),
         ]
         for fn, sig, consts in builds:
             names = list(sig)
@@ -409,5 +409,18 @@ def test_kernels_compile_for_hopper_with_vector_loads(tmp_path, monkeypatch):
             kernel = triton.compile(ASTSource(fn, sig, consts, attrs), target=GPUTarget("cuda", 90, 32),
                                     options={"num_warps": warps})
             ptx = kernel.asm["ptx"]
-            assert re.search(r"ld\.global(\.[\w:]+)*\.v4", ptx), f"{fn.__name__} {dt}: no vector loads"
-            assert re.search(r"st\.global(\.[\w:]+)*\.v4", ptx), f"{fn.__name__} {dt}: no vector stores"
+            where = f"{fn.__name__} {dt} {(O, C, I)}"
+            assert re.search(r"ld\.global(\.[\w:]+)*\.v4", ptx), f"{where}: no vector loads"
+            assert re.search(r"st\.global(\.[\w:]+)*\.v4", ptx), f"{where}: no vector stores"
+    print("compiled")
+
+
+def test_kernels_compile_for_hopper_with_vector_loads(tmp_path):
+    """The interpreter accepts code a GPU compiler rejects: compile for sm_90 in a subprocess."""
+    code = "import sys; sys.path.insert(0, 'tests'); import test_kernels; test_kernels._compile_for_hopper()"
+    env = {**os.environ, "TRITON_INTERPRET": "0", "TRITON_CACHE_DIR": str(tmp_path)}
+    env.pop(K.ENV_BACKEND, None)
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if res.returncode != 0 and ("ImportError" in res.stderr or "ptxas" in res.stderr.lower()):
+        pytest.skip(f"this Triton cannot compile for sm_90 offline: {res.stderr.strip().splitlines()[-1]}")
+    assert res.returncode == 0 and "compiled" in res.stdout, res.stderr[-3000:]

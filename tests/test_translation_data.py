@@ -58,7 +58,7 @@ def test_plain_pairs_clean_and_count(tmp_path):
 
 
 def test_tsv_with_header_and_jsonl(tmp_path):
-    write(tmp_path / "train.tsv", ["en\tde", "A cat.\tEine Katze.", "Two.\tZwei."], gz=True)
+    write(tmp_path / "train.tsv.gz", ["en\tde", "A cat.\tEine Katze.", "Two.\tZwei."], gz=True)
     cfg = DataConfig(source="files", dir=str(tmp_path), src_lang="de", tgt_lang="en")
     assert load_split(cfg, "train").pairs == [("Eine Katze.", "A cat."), ("Zwei.", "Two.")]
     write(tmp_path / "test.jsonl", [json.dumps({"translation": {"de": "Hallo.", "en": "Hello."}}),

@@ -8,12 +8,13 @@ passes (its checks hold and its negative controls miss). :func:`run_claims` is t
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from apps.theory.results import ClaimResult
+if TYPE_CHECKING:  # torch is imported only when claims run, so bad CLI input fails fast
+    from apps.theory.results import ClaimResult
 
 
-def claim_functions() -> list[Callable[[int, bool], ClaimResult]]:
+def claim_functions() -> list[Callable[[int, bool], "ClaimResult"]]:
     """The eight claim measurements, in GUIDE.md §5 order (imported lazily: torch, sklearn)."""
     from apps.theory.claims_dead import claim5, claim6
     from apps.theory.claims_depth import claim3, claim4
@@ -23,7 +24,7 @@ def claim_functions() -> list[Callable[[int, bool], ClaimResult]]:
     return [claim1, claim2, claim3, claim4, claim5, claim6, claim7, claim8]
 
 
-def run_claims(seed: int = 0, quick: bool = False, only: Sequence[int] | None = None) -> list[ClaimResult]:
+def run_claims(seed: int = 0, quick: bool = False, only: Sequence[int] | None = None) -> list["ClaimResult"]:
     """Measure the claims (all, or the numbers in ``only``); each records its wall time."""
     results = []
     for number, fn in enumerate(claim_functions(), start=1):

@@ -96,7 +96,7 @@ def read_lines(path: Path) -> list[str]:
     try:
         with open(path, "rb") as fh:
             data = fh.read()
-        if path.name.endswith(".gz"):
+        if path.name.endswith(".gz") or data[:2] == b"\x1f\x8b":  # gzip by name or by magic number
             data = gzip.decompress(data)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise UserError(f"cannot read '{path}' ({exc}); is it a complete (gzip) text file?") from None

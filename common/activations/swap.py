@@ -26,6 +26,10 @@ moves, it is never added or dropped, so the parameter count does not change:
 * no feeding layer, several of them (one module applied after several layers), dropout or a
   reshape in between, or ``bias=False`` passed: no bias in the FusedLeakyReLU.
 
+Swapping *away from* a FusedLeakyReLU that holds a bias moves it back into its feeding layer
+(which gets a ``bias`` Parameter again) or, for fused → fused, into the new module. Where it has
+no single directly-connected layer to go back to, it is dropped with a warning.
+
 Swap before building the optimizer and before attaching probes: parameters move (new PReLU
 slopes, biases folded) and the old module's hooks go with it.
 """
@@ -40,6 +44,7 @@ import torch
 from torch import nn
 
 from common.activations.factory import SWAPPABLE_TYPES, check_activation_name, make_activation
+from common.activations.fused import FusedLeakyReLU
 from common.activations.graph import find_links
 
 
@@ -51,7 +56,7 @@ class SwapRecord:
     old: str  #: repr of the old module
     new: str  #: repr of the new module
     feeders: tuple[str, ...]  #: weight layers feeding it (re-initialised when ``reinit``)
-    bias_from: str | None  #: the layer whose bias moved into the new FusedLeakyReLU
+    bias_moved: str | None  #: e.g. ``"fc1.bias -> act1.bias"`` when a bias changed owner
 
 
 def _reference_tensor(*modules: nn.Module | None) -> torch.Tensor | None:
@@ -112,27 +117,37 @@ def swap_activations(
     # registered several times and must be replaced everywhere by the same new module.
     refs: dict[int, list[tuple[nn.Module, str]]] = {}
     for parent in model.modules():
-        for attr, child in parent.named_children():
-            refs.setdefault(id(child), []).append((parent, attr))
+        for attr, child in parent._modules.items():  # not named_children(): it drops aliases
+            if child is not None:
+                refs.setdefault(id(child), []).append((parent, attr))
 
     for qual, old in modules.items():
         if not isinstance(old, types):
             continue
         feeders = graph.feeders(qual)
-        fold_from = None
+        feeder = modules[feeders[0]] if len(feeders) == 1 else None
+        link = graph.link(feeders[0], qual) if feeder is not None else None
+        exclusive = link is not None and link.exclusive
+        old_bias = old.bias if isinstance(old, FusedLeakyReLU) else None
+        take_bias: tuple[str, torch.Tensor] | None = None  # (origin, value) for the new module
+        from_feeder = False
         if name == "fused_leaky_relu":
-            channels, dim = None, 1
-            if len(feeders) == 1:
-                f = modules[feeders[0]]
-                channels = f.out_features if isinstance(f, nn.Linear) else f.out_channels
-                dim = -1 if isinstance(f, nn.Linear) else 1
-                link = graph.link(feeders[0], qual)
-                if want_bias and link is not None and link.exclusive and f.bias is not None:
-                    fold_from = feeders[0]
-            new = make_activation(name, channels=channels, dim=dim, bias=fold_from is not None, **params)
+            if feeder is not None:
+                channels = feeder.out_features if isinstance(feeder, nn.Linear) else feeder.out_channels
+                dim = -1 if isinstance(feeder, nn.Linear) else 1
+            elif isinstance(old, FusedLeakyReLU):
+                channels, dim = old.channels, old.dim
+            else:
+                channels, dim = None, 1
+            if want_bias and old_bias is not None:
+                take_bias = (f"{qual}.bias", old_bias.detach())
+            elif want_bias and exclusive and feeder.bias is not None:
+                take_bias = (f"{feeders[0]}.bias", feeder.bias.detach())
+                from_feeder = True
+            new = make_activation(name, channels=channels, dim=dim, bias=take_bias is not None, **params)
         else:
             new = make_activation(name, **params)
-        ref = _reference_tensor(modules[feeders[0]] if feeders else None, old)
+        ref = _reference_tensor(feeder, old)
         if ref is not None:
             new = new.to(ref.device)
             if ref.is_floating_point():
@@ -141,14 +156,31 @@ def swap_activations(
         for parent, attr in refs[id(old)]:
             setattr(parent, attr, new)
 
-        for feeder in feeders:
-            if reinit:
-                _kaiming_(modules[feeder], init_gain(new), mode, 0.0, sizes.get(feeder))
-        if fold_from is not None:
-            layer = modules[fold_from]
+        # Biases move, they are never created or dropped (a leaky and a fused model keep the
+        # same parameters): into the new FusedLeakyReLU, or back out of an old one.
+        moved = None
+        if take_bias is not None:
             with torch.no_grad():
-                new.bias.copy_(layer.bias)
-            layer.register_parameter("bias", None)
+                new.bias.copy_(take_bias[1])
+            moved = f"{take_bias[0]} -> {qual}.bias"
+            if from_feeder:
+                feeder.register_parameter("bias", None)  # the layer becomes bias=False
+        elif old_bias is not None:
+            if exclusive and feeder.bias is None:
+                feeder.bias = nn.Parameter(old_bias.detach().clone())
+                moved = f"{qual}.bias -> {feeders[0]}.bias"
+            else:
+                warnings.warn(
+                    f"swap_activations: the bias of {qual} ({type(old).__name__}) has no layer to "
+                    "go back to (none, several, or a norm in between) and is dropped",
+                    stacklevel=2,
+                )
+        if reinit:
+            for f in feeders:
+                _kaiming_(modules[f], init_gain(new), mode, 0.0, sizes.get(f))
+            if getattr(new, "bias", None) is not None:
+                with torch.no_grad():
+                    new.bias.zero_()
         if report is not None:
-            report.append(SwapRecord(qual, repr(old), repr(new), tuple(feeders), fold_from))
+            report.append(SwapRecord(qual, repr(old), repr(new), tuple(feeders), moved))
     return model

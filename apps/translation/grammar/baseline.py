@@ -50,9 +50,10 @@ def build_dictionary(lex: Lexicon) -> dict[str, str]:
     def put(en: str, de: str) -> None:
         d.setdefault(en, de)
 
+    endings = {"def": "er", "dem": "er", "every": "er", "quant": "e"}  # masculine nominative
     for det, (kind, stem) in DETERMINERS.items():
-        if det:  # the masculine nominative is the "dictionary form"
-            put(det, "der" if kind == "def" else stem + ("er" if kind in ("dem", "every") else "e" if kind == "quant" else ""))
+        if det:
+            put(det, (stem if kind != "def" else "d") + endings.get(kind, ""))
     for en, (g, _, _) in PRONOUNS.items():
         put(en, g)
     for en, g, _ in (*LOCATIVE_PREPS.values(), *DIRECTIONAL_PREPS.values()):

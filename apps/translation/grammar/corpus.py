@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import tempfile
 from pathlib import Path
 
 from apps.translation.grammar.generator import generate_corpus
@@ -20,13 +19,15 @@ MULTI30K_NAMES = {"train": "train", "valid": "val", "test": "test_2016_flickr"}
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    # A temporary name beside the target (same file system, so the rename is atomic); opened
+    # normally rather than with mkstemp so the file gets the usual umask permissions.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

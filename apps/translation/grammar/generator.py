@@ -76,15 +76,21 @@ class Generator:
         self.realizer = Realizer(lexicon)
         nouns = list(lex.nouns.values())
         self.by_frame: dict[str, list[Verb]] = {}
-        for v in lex.verbs.values():
-            if v.subj and (v.frame not in ("tr", "dat", "prep") or v.obj) and (v.frame != "ditr" or (v.obj and v.iobj)):
+        for v in lex.verbs.values():  # only frames whose argument slots can all be filled
+            needs_obj = v.frame in ("tr", "dat", "prep", "ditr")
+            if v.subj and (v.obj or not needs_obj) and (v.iobj or v.frame != "ditr"):
                 self.by_frame.setdefault(v.frame, []).append(v)
         self.subj_set = {v.key: frozenset(v.subj) for v in lex.verbs.values()}
         self.obj_set = {v.key: frozenset(v.obj) for v in lex.verbs.values()}
         self.person_subject = {v.key: any(lex.nouns[k].person for k in v.subj) for v in lex.verbs.values()}
-        self.quality = {n.key: [a.key for a in lex.adjectives.values() if a.kind == "Q" and any(c in a.classes for c in n.classes)] for n in nouns}
-        self.colour = {n.key: [a.key for a in lex.adjectives.values() if a.kind == "C" and any(c in a.classes for c in n.classes)] for n in nouns}
-        self.person_adjs = [a.key for a in lex.adjectives.values() if a.kind == "Q" and "P" in a.classes]
+        adjs = list(lex.adjectives.values())
+
+        def fitting(n, kind: str) -> list[str]:
+            return [a.key for a in adjs if a.kind == kind and any(c in a.classes for c in n.classes)]
+
+        self.quality = {n.key: fitting(n, "Q") for n in nouns}  # size, age, mood ... first
+        self.colour = {n.key: fitting(n, "C") for n in nouns}  # then colour
+        self.person_adjs = [a.key for a in adjs if a.kind == "Q" and "P" in a.classes]
         self.loc = {k: [n.key for n in nouns if k in n.loc] for k in LOCATIVE_PREPS}
         self.dir = {k: [n.key for n in nouns if k in n.dir] for k in DIRECTIONAL_PREPS}
         self.persons = [n.key for n in nouns if n.person]
@@ -94,7 +100,8 @@ class Generator:
         advs = list(lex.adverbs.values())
         self.freq = [a.key for a in advs if a.kind == "freq"]
         self.manner = [a.key for a in advs if a.kind == "manner"]
-        self.time = {t: [a.key for a in advs if a.kind == "time" and a.tense in ("any", t)] for t in ("present", "past")}
+        self.time = {t: [a.key for a in advs if a.kind == "time" and a.tense in ("any", t)]
+                     for t in ("present", "past")}
 
     # --- noun phrases -----------------------------------------------------------------------
     def np(self, rng: random.Random, keys, *, pron: bool = False, dets=None, attr: bool = True) -> NP:

@@ -1,0 +1,265 @@
+"""Train a DCGAN.
+
+    accelerate launch -m apps.gan.train --config configs/gan/digits.yaml [key=value ...]
+    python -m apps.gan.train --config configs/gan/digits.yaml out=runs/gan/d1 seed=1 model.g_act=leaky_relu
+
+One explicit loop, top to bottom: data → models → optimizers → resume → steps. Each step is
+pytorch/examples' DCGAN step: D on a real batch and on G(z) (detached), one D update; then G
+through D with the non-saturating (or hinge) loss, one G update; then the EMA of G. The batch of
+step ``s`` is a pure function of (seed, s) (apps.gan.data.step_indices) and so is its noise
+(:func:`step_noise`); everything else random lives in the checkpoint — so a killed run re-run with
+the same command continues exactly where it stopped, and ``steps=`` larger extends a finished run.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from apps.gan.config import GanConfig
+from apps.gan.data import StepBatches, batch_loader, load_data, to_model_range
+from apps.gan.ema import EMA
+from apps.gan.model import build_models, count_parameters, init_models
+from apps.gan.runtime import APP
+from apps.gan.sampling import noise, sampling_copy, save_grid
+from common.config import config_to_dict, parse_cli
+from common.errors import UserError, cli
+from common.faults import fault_point
+from common.probes import attach_probes
+from common.remedies import Remedies, param_groups
+from common.rundir import RunDir
+from common.training import DivergenceGuard, make_accelerator, seed_everything
+
+GRID_SIZE = 64  # images in each sample grid (8×8)
+
+
+def step_noise(seed: int, step: int, n: int, nz: int, device: Any) -> torch.Tensor:
+    """The global batch's latent vectors at ``step``: a pure function of (seed, step)."""
+    return noise(n, nz, (seed * 1_000_003 + step * 7_919 + 17) % (2**63), device)
+
+
+def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """Discriminator loss on logits (computed in float32 under autocast)."""
+    r, f = real_logits.float(), fake_logits.float()
+    if kind == "hinge":
+        return F.relu(1 - r).mean() + F.relu(1 + f).mean()
+    # BCE(sigmoid(r), 1) + BCE(sigmoid(f), 0), as pytorch/examples, in the stable softplus form
+    return F.softplus(-r).mean() + F.softplus(f).mean()
+
+
+def g_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """Generator loss: non-saturating −log D(G(z)), or hinge's −D(G(z))."""
+    f = fake_logits.float()
+    return -f.mean() if kind == "hinge" else F.softplus(-f).mean()
+
+
+class Tracker:
+    """TensorBoard scalars via accelerate's tracker when tensorboard is installed (else nothing)."""
+
+    def __init__(self, mode: str, run: RunDir, enabled: bool):
+        self.tracker = None
+        if mode == "none" or not enabled:
+            return
+        try:
+            from accelerate.tracking import TensorBoardTracker
+
+            self.tracker = TensorBoardTracker("tb", str(run.path))
+        except Exception as exc:  # tensorboard missing: optional, unless asked for explicitly
+            if mode == "tensorboard":
+                raise UserError(f"train.tracker=tensorboard but TensorBoard is unavailable ({exc}); "
+                                "pip install tensorboard or set train.tracker=none") from None
+
+    def log(self, values: dict, step: int) -> None:
+        if self.tracker is not None:
+            self.tracker.log({k: v for k, v in values.items() if isinstance(v, (int, float))}, step=step)
+
+    def close(self) -> None:
+        if self.tracker is not None:
+            self.tracker.finish()
+
+
+def train(cfg: GanConfig, allow_config_change: bool = False) -> RunDir:
+    accelerator = make_accelerator(cfg.train.mixed_precision, cpu=True if cfg.train.cpu else None)
+    rank, world, dev = accelerator.process_index, accelerator.num_processes, accelerator.device
+    main = accelerator.is_main_process
+    if cfg.train.batch_size % world:
+        raise UserError(f"train.batch_size={cfg.train.batch_size} must be divisible by the {world} processes")
+    run = RunDir.create_or_resume(cfg.out, APP, config_to_dict(cfg), accelerator, allow_config_change)
+    seed_everything(cfg.seed)
+
+    # -- data ------------------------------------------------------------------------------------
+    data = load_data(cfg.data)
+    n = len(data.train)
+    if cfg.train.batch_size > n:
+        raise UserError(f"train.batch_size={cfg.train.batch_size} is larger than the {n} training images of "
+                        f"{data.name}; lower train.batch_size")
+
+    # -- models, optimizers, remedies, resume ------------------------------------------------------
+    G, D = build_models(cfg.model, cfg.data.image_size, cfg.data.channels)
+    init_models(G, D, cfg.model.init)
+    betas = tuple(cfg.optim.betas)
+    rem = cfg.remedies
+    opt_g = torch.optim.Adam(param_groups(G, rem.weight_decay, decay_biases=rem.decay_biases), lr=cfg.optim.lr_g,
+                             betas=betas)
+    opt_d = torch.optim.Adam(param_groups(D, rem.weight_decay, decay_biases=rem.decay_biases), lr=cfg.optim.lr_d,
+                             betas=betas)
+    probes = attach_probes({"G": G, "D": D}, cfg.probes)
+    remedies = Remedies(rem, {"G": G, "D": D}, {"G": opt_g, "D": opt_d}, probes, seed=cfg.seed)  # before resume
+    ema = EMA(G, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None  # after bias init: same start
+    models = {"G": G, "D": D, **({"G_ema": ema.module} if ema is not None else {})}
+    state = run.load_checkpoint(models, {"G": opt_g, "D": opt_d})
+    start = 0 if state is None else state["step"]
+    if state is not None:
+        extra = state["extra"]
+        if "probes" in extra:
+            probes.load_state_dict(extra["probes"])
+        if "remedies" in extra:
+            remedies.load_state_dict(extra["remedies"])
+    if ema is not None:
+        ema.module.to(dev)
+    G, D, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
+    g_raw, d_raw = accelerator.unwrap_model(G), accelerator.unwrap_model(D)
+    guard = DivergenceGuard(cfg.train.check_every)
+    sampler_model = ema.module if ema is not None else g_raw
+    fixed_seed = cfg.seed * 7_919 + 3  # the grid's noise: same images at every step of one run
+
+    if main:
+        print(f"gan: {data.name}: {n} training / {len(data.heldout)} held-out images"
+              + (f", {data.num_classes} classes" if data.labelled else ", unlabelled")
+              + f"; G {count_parameters(g_raw) / 1e6:.2f}M ({cfg.model.g_act}), D {count_parameters(d_raw) / 1e6:.2f}M "
+              f"({cfg.model.d_act}); batch {cfg.train.batch_size} on {world} process(es) on {dev}; "
+              f"steps {start} → {cfg.steps}", flush=True)
+        if data.notes:
+            print(data.notes, flush=True)
+    if start >= cfg.steps:
+        return run
+
+    # -- periodic FID (main process only; off unless train.fid_every) -----------------------------
+    scorer = None
+
+    def periodic_fid(step: int) -> dict:
+        nonlocal scorer
+        if scorer is None:
+            from apps.gan.scoring import Scorer
+
+            scorer = Scorer(cfg.eval, data, dev, log=lambda m: tqdm.write(m))
+        g_eval = sampling_copy(sampler_model)
+        value = scorer.quick_fid(g_eval, cfg.train.fid_samples, cfg.eval.seed)
+        return {"step": step, "fid": value, "fid_samples": cfg.train.fid_samples,
+                "fid_extractor": scorer.info["name"], "fid_extractor_hash": scorer.info["hash"]}
+
+    # -- the loop --------------------------------------------------------------------------------
+    tracker = Tracker(cfg.train.tracker, run, main)
+    loader = batch_loader(data.train, StepBatches(cfg.seed, n, cfg.train.batch_size, start, cfg.steps, rank, world),
+                          cfg.data.workers)
+    per = cfg.train.batch_size // world
+    kind = cfg.optim.loss
+    bar = tqdm(total=cfg.steps, initial=start, disable=not (main and cfg.train.progress), desc="train",
+               dynamic_ncols=True)
+    sums = torch.zeros(4, device=dev)  # loss_d, loss_g, D(x), D(G(z)) summed since the last log
+    t_last, n_since, last_good, acted = time.time(), 0, run.latest_checkpoint(), {}
+    G.train()
+    D.train()
+    for step, (real_u8, _) in zip(range(start, cfg.steps), loader):
+        real = to_model_range(real_u8, dev)
+        z = step_noise(cfg.seed, step, cfg.train.batch_size, cfg.model.nz, dev)[rank * per:(rank + 1) * per]
+        probes.begin_step(step)
+        remedies.before_step(step)
+
+        # D: maximise log D(x) + log(1 - D(G(z)))
+        with accelerator.autocast():
+            fake = G(z)
+            out_real = D(real)
+            out_fake = D(fake.detach())
+        loss_d = d_loss(out_real, out_fake, kind)
+        opt_d.zero_grad(set_to_none=True)
+        accelerator.backward(loss_d)
+        opt_d.step()
+
+        # G: maximise log D(G(z)). Through the unwrapped D with its weights frozen: the gradient
+        # reaches G without computing (or all-reducing) D's weight gradients, which pytorch/examples
+        # computes and throws away.
+        d_raw.requires_grad_(False)
+        with accelerator.autocast():
+            out_g = d_raw(fake)
+        loss_g = g_loss(out_g, kind)
+        opt_g.zero_grad(set_to_none=True)
+        accelerator.backward(loss_g)
+        opt_g.step()
+        d_raw.requires_grad_(True)
+        probes.end_step()
+        if ema is not None:
+            ema.update(g_raw, step)
+
+        with torch.no_grad():  # device-side sums: no host sync until the log step
+            sums += torch.stack([loss_d.detach(), loss_g.detach(), torch.sigmoid(out_real.detach().float()).mean(),
+                                 torch.sigmoid(out_fake.detach().float()).mean()])
+        guard.update(loss_d, loss_g)
+        done, n_since = step + 1, n_since + 1
+        bar.update(1)
+        fault_point("after_step", done)
+
+        if guard.due(done):
+            guard.check(done, str(last_good) if last_good else None)
+        if probes.ready():
+            run.log_probes(probes.read(reduce=(lambda t: accelerator.reduce(t, "sum")) if world > 1 else None))
+        for key, count in remedies.after_step(step).items():  # kick / ReDo act on the window just read
+            acted[key] = acted.get(key, 0) + count
+        if done % cfg.train.log_every == 0 or done == cfg.steps:
+            total = (accelerator.reduce(sums, "sum") / world if world > 1 else sums).tolist()
+            ld, lg, dr, df = (v / n_since for v in total)
+            elapsed = time.time() - t_last
+            rec = {"step": done, "loss_d": ld, "loss_g": lg, "d_real": dr, "d_fake": df,
+                   "lr": cfg.optim.lr_g, "lr_d": cfg.optim.lr_d,
+                   "images_per_s": n_since * cfg.train.batch_size / max(elapsed, 1e-9),
+                   "epoch": done * cfg.train.batch_size // n, **acted}
+            run.log_metrics(rec)
+            tracker.log(rec, done)
+            bar.set_postfix(loss_d=f"{ld:.3f}", loss_g=f"{lg:.3f}")
+            sums.zero_()
+            t_last, n_since, acted = time.time(), 0, {}
+            if not all(map(lambda v: v == v and abs(v) != float("inf"), (ld, lg))):
+                guard.update(torch.tensor(float("nan")))  # already synced: stop now, not at the next check
+                guard.check(done, str(last_good) if last_good else None)
+        if main and (done == cfg.steps or (cfg.train.sample_every and done % cfg.train.sample_every == 0)):
+            grid = sampling_copy(sampler_model).requires_grad_(False)
+            images = grid(noise(GRID_SIZE, cfg.model.nz, fixed_seed, dev)).float().cpu()
+            save_grid(images, run.path / "samples" / f"step_{done:08d}.png")
+            if done == cfg.steps:
+                save_grid(images, run.path / "samples" / "final.png")
+        if cfg.train.fid_every and (done % cfg.train.fid_every == 0 or done == cfg.steps):
+            if main:
+                rec = periodic_fid(done)
+                run.log_metrics(rec)
+                tracker.log({"fid": rec["fid"]}, done)
+                bar.write(f"step {done}: FID {rec['fid']:.3f} ({rec['fid_extractor']}, {rec['fid_samples']} images)")
+            accelerator.wait_for_everyone()
+        if done % cfg.train.checkpoint_every == 0 or done == cfg.steps:
+            guard.check(done, str(last_good) if last_good else None)  # never save a diverged model
+            last_good = run.save_checkpoint(done, models, {"G": opt_g, "D": opt_d},
+                                            extra={"probes": probes.state_dict(), "remedies": remedies.state_dict()},
+                                            keep=cfg.train.keep_checkpoints)
+    bar.close()
+    tracker.close()
+    probes.detach()
+    remedies.remove()
+    accelerator.wait_for_everyone()
+    return run
+
+
+def main(argv: Sequence[str]) -> int:
+    cfg, args = parse_cli(
+        GanConfig, argv, app=APP, description="Train a DCGAN.",
+        extra_args=lambda p: p.add_argument("--allow-config-change", action="store_true",
+                                            help="resume an existing run directory even though its config differs"),
+    )
+    train(cfg, allow_config_change=args.allow_config_change)
+    return 0
+
+
+if __name__ == "__main__":
+    cli(main)
