@@ -63,7 +63,7 @@ from torch import nn
 
 from common.activations.factory import activation_alpha, activation_gain
 from common.activations.fused import FusedLeakyReLU
-from common.activations.graph import NORM_TYPES, WEIGHT_TYPES, LinkGraph, find_links
+from common.activations.graph import NORM_TYPES, WEIGHT_TYPES, LinkGraph, Method, find_links, run_example
 
 Mode = Literal["fan_in", "fan_out"]
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -189,6 +189,22 @@ def kaiming_leaky_(
     return _kaiming_(layer, leaky_gain(alpha, act_gain), mode, bias, input_size)
 
 
+def kaiming_for_(
+    layer: nn.Module,
+    activation: nn.Module | None,
+    mode: Mode = "fan_in",
+    *,
+    bias: float | None = 0.0,
+    input_size: int | Sequence[int] | None = None,
+) -> float:
+    """Initialise ``layer`` for the activation module that follows it (None: no activation).
+
+    The gain is :func:`init_gain` of ``activation`` (α and the activation's own gain for
+    rectifiers; the second-moment gain for smooth ones). Returns the std used.
+    """
+    return _kaiming_(layer, init_gain(activation), mode, bias, input_size)
+
+
 def conv_input_sizes(model: nn.Module, example_input: Any) -> dict[str, tuple[int, ...]]:
     """``{conv layer name: spatial size of its input}`` from one no-grad eval-mode forward pass
     of ``example_input`` (a tensor, or a tuple of positional arguments); train modes restored."""
@@ -202,30 +218,26 @@ def conv_input_sizes(model: nn.Module, example_input: Any) -> dict[str, tuple[in
                 sizes.setdefault(name, tuple(args[0].shape[-nd:]))
 
             handles.append(m.register_forward_pre_hook(hook))
-    modes = {m: m.training for m in model.modules()}
     try:
-        model.eval()  # no BatchNorm running-stat updates, no dropout draws
-        with torch.no_grad():
-            model(*example_input) if isinstance(example_input, tuple) else model(example_input)
+        run_example(model, example_input)
     finally:
         for h in handles:
             h.remove()
-        for m, training in modes.items():
-            m.training = training
     return sizes
 
 
 def _bias_carrier(modules: dict[str, nn.Module], graph: LinkGraph, layer: str, act: str) -> nn.Parameter | None:
     """The bias added last before activation ``act`` on ``layer``'s path: the activation's own
-    (FusedLeakyReLU), else a norm's between them, else the layer's."""
+    (FusedLeakyReLU), else the last norm's shift between them (None for a norm without affine:
+    a bias before a norm is cancelled by it), else the layer's."""
     a = modules[act]
     if isinstance(a, FusedLeakyReLU) and a.bias is not None:
         return a.bias
     link = graph.link(layer, act)
     for name in reversed(link.between if link else ()):
         m = modules.get(name)
-        if isinstance(m, NORM_TYPES) and getattr(m, "bias", None) is not None:
-            return m.bias
+        if isinstance(m, NORM_TYPES):
+            return getattr(m, "bias", None)
     return getattr(modules[layer], "bias", None)
 
 
@@ -235,19 +247,21 @@ def leaky_init_(
     mode: Mode = "fan_in",
     bias: float = 0.0,
     example_input: Any = None,
-    method: Literal["auto", "fx", "order"] = "auto",
+    method: Method = "auto",
 ) -> dict[str, float]:
     """Initialise every Linear/Conv/ConvTranspose layer of ``model`` for the activation after it.
 
     The activation that follows each layer is found by :func:`common.activations.graph.find_links`
-    (fx tracing, else registration order; functional ``F.relu`` calls are invisible and count as
-    "no activation", gain 1). Layer biases are zeroed; the bias added last before each rectifier
-    (the FusedLeakyReLU's own, a norm's in between, or the layer's) is set to ``bias`` — pass
-    0.1 for the positive-bias remedy. ``example_input`` (a tensor or a tuple of arguments) makes
-    conv fans exact at the borders (see the module docstring). Norm weights are left alone.
+    (fx tracing; a hooked forward pass of ``example_input`` for what fx cannot see; else
+    registration order). Functional ``F.relu`` calls are invisible and count as "no activation"
+    (gain 1): use activation modules. Layer biases are zeroed; the bias added last before each
+    rectifier (the FusedLeakyReLU's own, a norm's in between, or the layer's) is set to ``bias``
+    — pass 0.1 for the positive-bias remedy. ``example_input`` (a tensor or a tuple of
+    arguments; a small batch) makes conv fans exact at the borders (see the module docstring)
+    and lets the links be found by running the model. Norm weights are left alone.
     Returns ``{layer name: std used}``.
     """
-    graph = find_links(model, method)
+    graph = find_links(model, method, example_input)
     modules = dict(model.named_modules())
     sizes = conv_input_sizes(model, example_input) if example_input is not None else {}
     stds: dict[str, float] = {}
@@ -256,7 +270,7 @@ def leaky_init_(
             continue
         following = graph.following(name)
         act = modules[following[0]] if following else None
-        stds[name] = _kaiming_(layer, init_gain(act), mode, 0.0, sizes.get(name))
+        stds[name] = kaiming_for_(layer, act, mode, input_size=sizes.get(name))
         if act is not None and activation_alpha(act) is not None:
             carrier = _bias_carrier(modules, graph, name, following[0])
             if carrier is not None:
@@ -265,13 +279,15 @@ def leaky_init_(
     return stds
 
 
-def bias_init_(model: nn.Module, value: float = 0.1, *, method: Literal["auto", "fx", "order"] = "auto") -> list[str]:
+def bias_init_(
+    model: nn.Module, value: float = 0.1, *, method: Method = "auto", example_input: Any = None
+) -> list[str]:
     """Set the bias in front of every rectifier (ReLU-family activation) to ``value``.
 
     The positive-bias remedy for dying units: with b = 0.1 a ReLU unit starts active on more
     than half of its inputs. Which bias: see :func:`leaky_init_`. Returns the parameters' names.
     """
-    graph = find_links(model, method)
+    graph = find_links(model, method, example_input)
     modules = dict(model.named_modules())
     names = {id(p): n for n, p in model.named_parameters()}
     done: list[str] = []

@@ -188,9 +188,45 @@ def test_links_follow_data_flow_with_fx_and_registration_order_as_fallback() -> 
     seq = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(), nn.MaxPool2d(2), nn.ReLU())
     for method in ("fx", "order"):
         g = find_links(seq, method)
-        assert [(k.layer, k.activation, k.between, k.exclusive) for k in g.links] == [("0", "2", ("1",), False)]
+        # fx proves the conv's output reaches only the ReLU; registration order cannot know
+        assert [(k.layer, k.activation, k.between, k.exclusive) for k in g.links] == [("0", "2", ("1",), method == "fx")]
     with pytest.raises(ValueError, match="method"):
         find_links(seq, "graph")
+
+
+def test_hooks_see_inside_torch_composites_that_fx_keeps_opaque() -> None:
+    """nn.TransformerEncoderLayer registers its activation after linear2 and the norms: order is
+    wrong there, a hooked forward pass of an example input finds linear1."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.TransformerEncoderLayer(16, 2, 32, activation=nn.ReLU(), batch_first=True))
+    blind = find_links(model)
+    assert blind.method == "fx+order" and blind.feeders("1.activation") == ["1.linear2"]
+    seen = find_links(model, example_input=torch.randn(2, 5, 8))
+    assert seen.method == "fx+hooks" and seen.feeders("1.activation") == ["1.linear1"]
+    assert model.training and model[1].training  # the example pass ran in eval mode, then restored
+    with pytest.raises(ValueError, match="example_input"):
+        find_links(model, "hooks")
+
+
+def test_only_fx_claims_exclusivity() -> None:
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(4, 4)
+            self.act_a = nn.ReLU(inplace=True)
+            self.b = nn.Linear(4, 4)
+            self.act_b = nn.ReLU()
+            self.c = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.b(self.act_a(self.a(x)))  # in place: `b` reads the activation's output
+            return self.c(self.act_b(h) + h)  # `h` read twice (once by a functional add)
+
+    fx = find_links(Net())
+    assert fx.link("a", "act_a").exclusive and not fx.link("b", "act_b").exclusive  # fx sees the add
+    hooks = find_links(Net(), "hooks", torch.randn(3, 4))
+    assert [(k.layer, k.activation) for k in hooks.links] == [("a", "act_a"), ("b", "act_b")]
+    assert not any(k.exclusive for k in hooks.links)  # blind to functional uses: never claims it
 
 
 # --- swap_activations -------------------------------------------------------------------------------
@@ -291,6 +327,36 @@ def test_swap_to_fused_folds_biases_and_keeps_the_parameter_count() -> None:
     torch.testing.assert_close(model(x), y0)
 
 
+def test_fused_bias_going_back_merges_into_a_norm_or_warns() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4), FusedLeakyReLU(4, alpha=0.2))
+    with torch.no_grad():
+        model[2].bias.normal_()
+        model[1].bias.normal_()
+    model.eval()
+    x = torch.randn(2, 3, 6, 6)
+    y0 = model(x)
+    report: list[SwapRecord] = []
+    swap_activations(model, "leaky_relu", alpha=0.2, reinit=False, report=report)
+    assert report[0].bias_moved == "2.bias -> 1.bias (added)"
+    torch.testing.assert_close(model(x), y0)  # act(bn(x) + b) == act(bn'(x)) with β' = β + b
+
+    class Residual(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4, bias=False)
+            self.act = FusedLeakyReLU(4, dim=-1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.fc(x)
+            return self.act(h) + h  # h used twice: its bias cannot move into fc
+
+    net = Residual()
+    with pytest.warns(UserWarning, match="bias of act .* is dropped"):
+        swap_activations(net, "relu")
+    assert net.fc.bias is None
+
+
 def test_swap_to_fused_with_reinit_uses_the_gain() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 3))
@@ -324,7 +390,8 @@ def test_swap_shared_module_and_control_flow_models() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         swap_activations(b, "fused_leaky_relu")  # registration order finds fc → act
-    assert b.fc.bias is None and b.act.channels == 8 and b.act.dim == -1
+    # channels and dim come from fc; the bias stays in fc since only fx proves it can move
+    assert b.act.channels == 8 and b.act.dim == -1 and b.act.bias is None and b.fc.bias is not None
 
 
 def test_swap_replaces_shared_registrations_and_respects_types() -> None:

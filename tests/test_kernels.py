@@ -134,6 +134,17 @@ def _r1_grads(fn, x, b, w, scale, dim):
 @needs_triton_here
 @pytest.mark.parametrize("case", _sample_cases(), ids=_case_id)
 def test_triton_matches_composition(case, triton_forced):
+    _check_case(case)
+
+
+@pytest.mark.parametrize("case", _sample_cases()[::4], ids=_case_id)
+def test_reference_matches_composition(case, monkeypatch):
+    monkeypatch.setenv(K.ENV_BACKEND, "torch")
+    _check_case(case)
+
+
+def _check_case(case: dict) -> None:
+    """Output, both gradients and an R1 double backward of one sampled case."""
     shape, dim, alpha, gain, dtype = case["shape"], case["dim"], case["alpha"], case["gain"], case["dtype"]
     x = _make_input(shape, dtype, case["layout"], dim).requires_grad_()
     b = None
@@ -387,7 +398,8 @@ def _compile_for_hopper() -> None:
     common_sig = {"O": "i32", "C": "i32", "I": "i32", "n_cb": "i32", "n_ib": "i32",
                   "gain": "fp32", "alpha_gain": "fp32", "BO": "constexpr", "BC": "constexpr",
                   "BI": "constexpr", "INT64": "constexpr"}
-    for dt, (O, C, I) in [("fp32", (128, 64, 1024)), ("bf16", (128, 512, 16)), ("bf16", (8192, 64, 1))]:
+    for dt, (O, C, I) in [("fp32", (128, 64, 1024)), ("bf16", (128, 512, 16)), ("bf16", (8192, 64, 1)),
+                          ("bf16", (128, 256, 4096)), ("fp32", (2**20, 64, 1))]:
         bo, bc, bi, warps = tl_backend.tile_config(O, C, I, 4 if dt == "fp32" else 2)
         blocks = {"BO": bo, "BC": bc, "BI": bi, "INT64": False}
         fwd_sig = {"x_ptr": f"*{dt}", "b_ptr": "*fp32", "y_ptr": f"*{dt}", **common_sig, "HAS_BIAS": "constexpr"}

@@ -60,6 +60,17 @@ def test_linear_relu_hand_computed():
     assert r["samples"] == 1
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_other_dtypes(dtype):
+    model = identity_mlp(nn.ReLU()).to(dtype)
+    probes = attach_probes({"mlp": model}, ProbeConfig(every=1, window=1))
+    run_steps(probes, model, X.to(dtype), 1, grad=C.to(dtype))
+    r = one_record(probes)
+    assert r["dead_frac"] == 0.25 and r["grad_sparsity"] == pytest.approx(3 / 8)
+    assert r["grad_rms"] == pytest.approx(math.sqrt(20 / 8))
+    assert r["act_rms"] == pytest.approx(math.sqrt((9 + 4 + 1 + 2 * 0.02**2) / 8), rel=1e-2)
+
+
 def test_dormancy_threshold_is_inclusive_and_scores_exposed():
     model = identity_mlp(nn.ReLU())
     probes = attach_probes({"mlp": model}, ProbeConfig(every=1, window=1, tau=0.03))

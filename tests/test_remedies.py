@@ -336,3 +336,37 @@ def test_config_validation(kwargs, key):
     with pytest.raises(ConfigError) as err:
         RemedyConfig(**kwargs)
     assert err.value.key == key
+
+
+def test_resumed_remedies_do_not_reuse_or_skip_windows():
+    """After a resume (new probes, no probe state) the remedy waits for the next window; with
+    saved state it does not act again on the window it already used."""
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 1))
+    with torch.no_grad():
+        model[0].bias[:2] = -50.0
+    cfg = RemedyConfig(kick_every=1, kick_std=1e-3)
+
+    def run(probes, remedies, steps):
+        out = []
+        for step in steps:
+            probes.begin_step(step)
+            model(torch.randn(5, 4)).sum().backward()
+            probes.end_step()
+            if probes.ready():
+                probes.read()
+            out.append(remedies.after_step(step).get("kicked"))
+        return out
+
+    probes = attach_probes({"m": model}, ProbeConfig(every=1, window=3))
+    remedies = Remedies(cfg, {"m": model}, None, probes)
+    assert run(probes, remedies, range(4)) == [None, None, 2, None]
+    saved = remedies.state_dict(), probes.state_dict()
+    fresh = attach_probes({"m": model}, ProbeConfig(every=1, window=3))
+    again = Remedies(cfg, {"m": model}, None, fresh)
+    again.load_state_dict(saved[0])
+    assert run(fresh, again, range(4, 9)) == [None, None, 2, None, None]  # its own window at step 6
+    fresh = attach_probes({"m": model}, ProbeConfig(every=1, window=3))
+    fresh.load_state_dict(saved[1])
+    again = Remedies(cfg, {"m": model}, None, fresh)
+    again.load_state_dict(saved[0])
+    assert run(fresh, again, range(4, 7)) == [None, 2, None]  # window 3-5 completed at step 5

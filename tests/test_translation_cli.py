@@ -174,3 +174,42 @@ def test_bad_inputs_end_with_one_line_and_exit_2(trained, tmp_path, capsys):
     assert code == 2 and "unknown split" in err
     code, err = run_cli(train_cmd.main, tiny_args(data, tmp_path / "r4") + ["model.activation=swish"], capsys)
     assert code == 2 and "model.activation" in err
+
+
+def _weights(run: Path, step: int) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(run / "checkpoints" / f"step_{step:08d}" / "models" / "model.safetensors"))
+
+
+def test_killed_run_resumes_bit_identically(trained, tmp_path):
+    """Kill the process right after step 25 (checkpoint at 20), re-run the same command: weights and
+    logged losses at step 40 equal an uninterrupted run's exactly (CPU, one thread, fixed seed)."""
+    data, _ = trained
+    args = lambda out: tiny_args(data, out, steps=40) + ["model.dropout=0.1"]  # noqa: E731 - dropout RNG too
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    train_cmd.main(args(whole))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LEAKYLAB_FAULT": "after_step:25"}
+    proc = subprocess.run([sys.executable, "-m", "apps.translation.train", *args(killed)], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr[-2000:]  # SIGKILL, like a machine dying
+    assert max(r["step"] for r in records(killed)) == 20 or (killed / "checkpoints/step_00000020").is_dir()
+    train_cmd.main(args(killed))
+    a, b = _weights(whole, 40), _weights(killed, 40)
+    assert a.keys() == b.keys() and all(torch_equal(a[k], b[k]) for k in a)
+    strip = lambda recs: [{k: v for k, v in r.items() if k not in ("time", "tokens_per_s")} for r in recs]  # noqa: E731
+    assert strip(records(killed)) == strip(records(whole))
+
+
+def torch_equal(x, y) -> bool:
+    import torch
+
+    return torch.equal(x, y)
+
+
+def test_divergence_stops_with_one_line(trained, tmp_path, capsys):
+    data, _ = trained
+    argv = tiny_args(data, tmp_path / "nan", steps=40) + ["optim.lr=1e30", "optim.clip_norm=0", "optim.warmup=0",
+                                                          "train.check_every=5", "train.checkpoint_every=5"]
+    code, err = run_cli(train_cmd.main, argv, capsys)
+    assert code == 2 and "training diverged" in err and err.count("\n") == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -105,8 +106,10 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int, subset_size: int, 
     """KID mean and std over ``subsets`` random subsets (torchmetrics; subsets drawn from ``seed``)."""
     from torchmetrics.image.kid import KernelInceptionDistance
 
-    m = KernelInceptionDistance(feature=Passthrough(real.shape[1]), subsets=subsets, subset_size=subset_size,
-                                sync_on_compute=False)
+    with warnings.catch_warnings():  # "will save all extracted features": we hand it features already
+        warnings.simplefilter("ignore", UserWarning)
+        m = KernelInceptionDistance(feature=Passthrough(real.shape[1]), subsets=subsets, subset_size=subset_size,
+                                    sync_on_compute=False)
     m.update(real.double(), real=True)
     m.update(fake.double(), real=False)
     with torch.random.fork_rng(devices=[]):  # KID draws its subsets from the global RNG

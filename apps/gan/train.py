@@ -64,14 +64,16 @@ class Tracker:
         self.tracker = None
         if mode == "none" or not enabled:
             return
-        try:
-            from accelerate.tracking import TensorBoardTracker
+        from accelerate.tracking import TensorBoardTracker
+        from accelerate.utils import is_tensorboard_available
 
-            self.tracker = TensorBoardTracker("tb", str(run.path))
-        except Exception as exc:  # tensorboard missing: optional, unless asked for explicitly
+        if not is_tensorboard_available():  # optional, unless asked for explicitly
             if mode == "tensorboard":
-                raise UserError(f"train.tracker=tensorboard but TensorBoard is unavailable ({exc}); "
-                                "pip install tensorboard or set train.tracker=none") from None
+                raise UserError("train.tracker=tensorboard but tensorboard is not installed; "
+                                "pip install tensorboard or set train.tracker=none")
+            return
+        self.tracker = TensorBoardTracker("tb", str(run.path))
+        self.tracker.start()
 
     def log(self, values: dict, step: int) -> None:
         if self.tracker is not None:

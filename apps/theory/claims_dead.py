@@ -164,7 +164,9 @@ def claim6(seed: int, quick: bool) -> ClaimResult:
                "though its positive bias pushes towards life. Its data gradient is exactly 0, so "
                "decay is the only force on it.",
                "Decaying everything scales every pre-activation of the unit by (1−ηλ) a step: "
-               "it never changes sign, the unit is dead for good. With biases excluded "
+               "max_x z creeps towards 0 but never changes sign, so the unit is dead for good "
+               "(literally its distance to recovery shrinks; what the decay removes is the "
+               "positive bias that could have outgrown the shrinking weights). With biases excluded "
                "(common.remedies.param_groups) the weights shrink while b stays: back at step "
                f"{t_keep} (predicted {t_star})."],
         series={"decay": {"decayed_bias": dec["bias"], "kept_bias": keep["bias"],

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from apps.theory.digits import digits_subset, kill_units, loss_fn, make_mlp, max_preact
-from apps.theory.results import Check, ClaimResult, binomial, mean_and_se, z_check
+from apps.theory.results import ClaimResult, binomial, mean_and_se, z_check
 from common.init import bias_init_
 from common.remedies import BiasWarming, redo_recycle, thermal_kick
 

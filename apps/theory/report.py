@@ -162,9 +162,9 @@ def plot_recovery(s: dict, path: Path) -> None:
 def plot_decay(s: dict, path: Path) -> None:
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
     steps = range(1, len(s["decayed_bias"]) + 1)
-    ax[0].plot(steps, s["law"], "k--", label="b₀(1−ηλ)ᵗ")
-    ax[0].plot(steps, s["decayed_bias"], label="bias decayed")
-    ax[0].plot(steps, s["kept_bias"], label="bias excluded from decay")
+    ax[0].plot(steps, s["decayed_bias"], lw=3, alpha=0.6, label="bias decayed")
+    ax[0].plot(steps, s["kept_bias"], lw=3, alpha=0.6, label="bias excluded from decay")
+    ax[0].plot(steps, s["law"], "k--", label="b₀(1−ηλ)ᵗ (predicted)")
     ax[0].set(xlabel="SGD step", ylabel="bias of the dead unit", title="bias under weight decay")
     ax[1].plot(steps, s["decayed_zmax"], label="bias decayed")
     ax[1].plot(steps, s["kept_zmax"], label="bias excluded")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
 
@@ -159,17 +159,3 @@ def log_check(name: str, predicted: float, log_measured: float, log_se: float) -
     scale within Z_TOL SEs; the tolerance shows as the factor exp(Z_TOL · SE)."""
     return Check(name, predicted, math.exp(log_measured), math.exp(Z_TOL * log_se), "eq",
                  f"{Z_TOL:g} SE of ln (SE={fmt(log_se)})", log_tol=Z_TOL * log_se)
-
-
-def slope_per_draw(logs: torch.Tensor) -> torch.Tensor:
-    """Least-squares slope of each row of ``logs`` (draws × layers) against the layer index."""
-    n = logs.shape[1]
-    t = torch.arange(n, dtype=torch.float64)
-    t = t - t.mean()
-    y = logs.double() - logs.double().mean(dim=1, keepdim=True)
-    return (y * t).sum(dim=1) / (t * t).sum()
-
-
-def all_rows(results: Sequence[ClaimResult]) -> bool:
-    """Whether every claim passed (checks hold and controls fail)."""
-    return all(r.passed for r in results)

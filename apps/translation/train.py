@@ -139,8 +139,9 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
     remedies = Remedies(cfg.remedies, parts, {"optimizer": optimizer}, probes, seed=cfg.seed)  # before resume
     state = run.load_checkpoint({"model": model}, {"optimizer": optimizer})
     start = 0 if state is None else state["step"]
-    if state is not None and "remedies" in state["extra"]:
-        remedies.load_state_dict(state["extra"]["remedies"])
+    extra = {} if state is None else state["extra"]
+    if "remedies" in extra:
+        remedies.load_state_dict(extra["remedies"])
     model, optimizer = accelerator.prepare(model, optimizer)
     guard = DivergenceGuard(cfg.train.check_every)
 
@@ -155,7 +156,10 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
     model.train()
     bar = tqdm(total=cfg.steps, initial=start, disable=not (accelerator.is_main_process and cfg.train.progress),
                desc="train", dynamic_ncols=True)
-    loss_acc = torch.zeros((), device=dev)
+    # The loss of a logging window that straddles a checkpoint is carried in it, so a resumed run
+    # logs exactly what an uninterrupted one would.
+    loss_acc = torch.tensor(float(extra.get("log_loss_sum", 0.0)) if rank == 0 else 0.0, device=dev)
+    acc_steps = int(extra.get("log_steps", 0))
     tokens_acc, t_last, last_good = 0, time.time(), run.latest_checkpoint()
     epoch, acted = 0, {}
     for step in range(start, cfg.steps):
@@ -188,6 +192,7 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
         # the all-reduce, so every process stops at the same step.
         guard.update(loss.detach(), torch.as_tensor(grad_norm, device=dev))
         loss_acc += loss.detach() / world
+        acc_steps += 1
         tokens_acc += int(global_tokens + sum(len(src_ids[i]) for i in global_idx))
         done = step + 1
         bar.update(1)
@@ -201,8 +206,7 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
         for key, n in remedies.after_step(step).items():
             acted[key] = acted.get(key, 0) + n
         if done % cfg.train.log_every == 0 or done == cfg.steps:
-            n = done % cfg.train.log_every or cfg.train.log_every
-            mean = float((accelerator.reduce(loss_acc, "sum") if world > 1 else loss_acc).item()) / n
+            mean = float((accelerator.reduce(loss_acc, "sum") if world > 1 else loss_acc).item()) / acc_steps
             elapsed = time.time() - t_last
             rec = {"step": done, "epoch": epoch, "loss": mean, "lr": lr, "grad_norm": float(grad_norm),
                    "tokens_per_s": tokens_acc / max(elapsed, 1e-9), **acted}
@@ -210,7 +214,7 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
             run.log_metrics(rec)
             bar.set_postfix(loss=f"{mean:.3f}", lr=f"{lr:.2e}")
             loss_acc.zero_()
-            tokens_acc, t_last = 0, time.time()
+            acc_steps, tokens_acc, t_last = 0, 0, time.time()
         if done % cfg.train.eval_every == 0 or done == cfg.steps:
             rec = validate(model, cfg, tokenizer, valid, accelerator)
             run.log_metrics({"step": done, **rec})
@@ -218,8 +222,10 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
                 bar.write(f"step {done}: valid loss {rec['valid_loss']:.3f}, greedy BLEU {rec['valid_bleu']:.2f}")
         if done % cfg.train.checkpoint_every == 0 or done == cfg.steps:
             guard.check(done, str(last_good) if last_good else None)  # never save a diverged model
+            log_sum = float((accelerator.reduce(loss_acc, "sum") if world > 1 else loss_acc).item())
             last_good = run.save_checkpoint(done, {"model": model}, {"optimizer": optimizer},
-                                            extra={"epoch": epoch, "remedies": remedies.state_dict()},
+                                            extra={"epoch": epoch, "remedies": remedies.state_dict(),
+                                                   "log_loss_sum": log_sum, "log_steps": acc_steps},
                                             keep=cfg.train.keep_checkpoints)
     bar.close()
     probes.detach()

@@ -8,17 +8,21 @@ probes**: they are not modules, so there is nothing to replace or hook. When the
 traced with ``torch.fx`` such calls are detected and a warning lists them; rewrite them as
 modules (``self.act = nn.ReLU()``) to make them swappable.
 
-Which layer "feeds" an activation: see :mod:`common.activations.graph` (fx data flow when
-tracing works, else the nearest preceding Linear/Conv in registration order, through norms,
-dropout and Identity only). Each feeding layer is re-initialised with the leaky-aware Kaiming
-init for the *new* activation (:mod:`common.init`), its bias zeroed.
+Which layer "feeds" an activation: the weight layer whose output reaches the activation's input
+through nothing but norms, dropout, Identity or reshapes (the rule and how it is found are in
+:mod:`common.activations.graph`: fx data flow when tracing works; a hooked forward pass of
+``example_input`` when given, for what fx cannot see; otherwise the nearest preceding
+Linear/Conv in registration order). Each feeding layer is re-initialised with the leaky-aware
+Kaiming init for the *new* activation (:mod:`common.init`), its bias zeroed. Pass
+``example_input`` for models fx cannot trace or that hide activations inside torch's composite
+modules (``nn.TransformerEncoderLayer(activation=nn.ReLU())``).
 
 Swapping to ``fused_leaky_relu``: the new module's channel count and channel dim come from the
-feeding layer (``out_features``/dim -1 for Linear, ``out_channels``/dim 1 for convs). The bias
-moves, it is never added or dropped, so the parameter count does not change:
+feeding layer (``out_features``/dim -1 for Linear, ``out_channels``/dim 1 for convs). A bias is
+never added, only moved, so the parameter count does not change:
 
-* layer → activation directly, used only there: the layer's bias (if it has one) moves into the
-  FusedLeakyReLU and the layer becomes ``bias=False``;
+* layer → activation directly (or through ``nn.Identity``), used only there: the layer's bias (if
+  it has one) moves into the FusedLeakyReLU and the layer becomes ``bias=False``;
 * a norm (BatchNorm, LayerNorm, ...) in between: the norm's affine shift already is the bias in
   front of the activation, and the layer's own bias is cancelled by the normalisation anyway, so
   the FusedLeakyReLU gets no bias and the layer keeps its own (the "fused bias follows the BN"
@@ -27,8 +31,15 @@ moves, it is never added or dropped, so the parameter count does not change:
   reshape in between, or ``bias=False`` passed: no bias in the FusedLeakyReLU.
 
 Swapping *away from* a FusedLeakyReLU that holds a bias moves it back into its feeding layer
-(which gets a ``bias`` Parameter again) or, for fused → fused, into the new module. Where it has
-no single directly-connected layer to go back to, it is dropped with a warning.
+(which gets a ``bias`` Parameter again), adds it to the shift of a norm right before it
+(``act(norm(x) + b)``: the same function, one redundant bias fewer), or, for fused → fused,
+keeps it in the new module. Where none of that is possible it is dropped with a warning.
+
+A bias only moves where fx tracing proved the path exclusive (the layer's output reaches only
+this activation, nothing on the way used twice: see :class:`~common.activations.graph.Link`);
+a residual ``y + f(y)`` would otherwise change meaning. Without fx (hooks, registration order)
+a fused activation gets no bias and the layer keeps its own: the same parameters, the same
+function, only the bias add is not fused.
 
 Swap before building the optimizer and before attaching probes: parameters move (new PReLU
 slopes, biases folded) and the old module's hooks go with it.
@@ -45,7 +56,7 @@ from torch import nn
 
 from common.activations.factory import SWAPPABLE_TYPES, check_activation_name, make_activation
 from common.activations.fused import FusedLeakyReLU
-from common.activations.graph import find_links
+from common.activations.graph import NORM_TYPES, Method, find_links
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,7 @@ def swap_activations(
     types: tuple[type[nn.Module], ...] = SWAPPABLE_TYPES,
     reinit: bool = True,
     mode: Literal["fan_in", "fan_out"] = "fan_in",
-    method: Literal["auto", "fx", "order"] = "auto",
+    method: Method = "auto",
     example_input: Any = None,
     report: list[SwapRecord] | None = None,
     **params: Any,
@@ -91,7 +102,7 @@ def swap_activations(
     the module docstring); a warning lists those fx tracing finds.
     """
     # Lazy: common.init imports this package, so a top-level import would be circular.
-    from common.init import _kaiming_, conv_input_sizes, init_gain
+    from common.init import conv_input_sizes, kaiming_for_
 
     check_activation_name(name)
     for key in ("channels", "dim"):
@@ -103,7 +114,7 @@ def swap_activations(
         extra = {"bias": False} if name == "fused_leaky_relu" else {}
         return make_activation(name, **extra, **params)
 
-    graph = find_links(model, method)
+    graph = find_links(model, method, example_input)
     if graph.functional:
         warnings.warn(
             "swap_activations: functional activation calls are not modules and stay as they are: "
@@ -128,6 +139,8 @@ def swap_activations(
         feeder = modules[feeders[0]] if len(feeders) == 1 else None
         link = graph.link(feeders[0], qual) if feeder is not None else None
         exclusive = link is not None and link.exclusive
+        # the modules strictly between layer and activation, Identity aside
+        between = [n for n in (link.between if link else ()) if not isinstance(modules.get(n), nn.Identity)]
         old_bias = old.bias if isinstance(old, FusedLeakyReLU) else None
         take_bias: tuple[str, torch.Tensor] | None = None  # (origin, value) for the new module
         from_feeder = False
@@ -141,7 +154,7 @@ def swap_activations(
                 channels, dim = None, 1
             if want_bias and old_bias is not None:
                 take_bias = (f"{qual}.bias", old_bias.detach())
-            elif want_bias and exclusive and feeder.bias is not None:
+            elif want_bias and exclusive and not between and feeder.bias is not None:
                 take_bias = (f"{feeders[0]}.bias", feeder.bias.detach())
                 from_feeder = True
             new = make_activation(name, channels=channels, dim=dim, bias=take_bias is not None, **params)
@@ -156,8 +169,8 @@ def swap_activations(
         for parent, attr in refs[id(old)]:
             setattr(parent, attr, new)
 
-        # Biases move, they are never created or dropped (a leaky and a fused model keep the
-        # same parameters): into the new FusedLeakyReLU, or back out of an old one.
+        # Biases move, they are never created (a leaky and a fused model keep the same
+        # parameters): into the new FusedLeakyReLU, or back out of an old one.
         moved = None
         if take_bias is not None:
             with torch.no_grad():
@@ -166,18 +179,24 @@ def swap_activations(
             if from_feeder:
                 feeder.register_parameter("bias", None)  # the layer becomes bias=False
         elif old_bias is not None:
-            if exclusive and feeder.bias is None:
+            norm = modules.get(between[-1]) if exclusive and between else None
+            if exclusive and not between and feeder.bias is None:
                 feeder.bias = nn.Parameter(old_bias.detach().clone())
                 moved = f"{qual}.bias -> {feeders[0]}.bias"
+            elif isinstance(norm, NORM_TYPES) and getattr(norm, "bias", None) is not None and norm.bias.shape == old_bias.shape:
+                with torch.no_grad():  # act(norm(x) + b): b is the norm's shift plus b
+                    norm.bias.add_(old_bias.to(norm.bias))
+                moved = f"{qual}.bias -> {between[-1]}.bias (added)"
             else:
                 warnings.warn(
-                    f"swap_activations: the bias of {qual} ({type(old).__name__}) has no layer to "
-                    "go back to (none, several, or a norm in between) and is dropped",
+                    f"swap_activations: the bias of {qual} ({type(old).__name__}) has no place to go "
+                    "(no single feeding layer proved exclusive by fx tracing, or something other "
+                    "than a norm in between) and is dropped",
                     stacklevel=2,
                 )
         if reinit:
             for f in feeders:
-                _kaiming_(modules[f], init_gain(new), mode, 0.0, sizes.get(f))
+                kaiming_for_(modules[f], new, mode, input_size=sizes.get(f))
             if getattr(new, "bias", None) is not None:
                 with torch.no_grad():
                     new.bias.zero_()

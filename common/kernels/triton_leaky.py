@@ -35,6 +35,8 @@ Tensor = torch.Tensor
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 TILE_BYTES = 16384  # per tensor per program: 4096 fp32 or 8192 16-bit elements
 MAX_BC_TIMES_BI = 256  # channels per tile when rows are short: keep contiguous runs >= 1 KiB
+MIN_PROGRAMS = 1024  # below this many tiles, shrink them (an H100 has 132 SMs)
+MIN_TILE_BYTES = 2048  # 16 bytes per thread at 4 warps: still one full vector access each
 
 
 @triton.jit
@@ -47,16 +49,18 @@ def _tile(pid, O, C, I, n_cb, n_ib, BO: tl.constexpr, BC: tl.constexpr, BI: tl.c
     ob = rest // n_cb
     o = ob * BO + tl.arange(0, BO)
     c = cb * BC + tl.arange(0, BC)
-    if BI == 1:
-        # I == 1 (channels last): ib is always 0, and saying so keeps the channel axis provably
-        # contiguous and aligned, which is what lets Triton emit 16-byte vector loads.
-        i = tl.arange(0, BI)
-    else:
-        i = ib * BI + tl.arange(0, BI)
     if INT64:  # > 2**31 elements: promote before the multiplications overflow
         o = o.to(tl.int64)
-    offs = o[:, None, None] * (C * I) + c[None, :, None] * I + i[None, None, :]
-    mask = (o < O)[:, None, None] & (c < C)[None, :, None] & (i < I)[None, None, :]
+    if BI == 1:
+        # I == 1 (channels last): the channel is the fastest axis. Writing the offsets without I
+        # keeps them provably contiguous and aligned (Triton then emits 16-byte vector accesses)
+        # whether or not Triton specialises I == 1 itself.
+        offs = o[:, None, None] * C + c[None, :, None] + tl.arange(0, 1)[None, None, :]
+        mask = (o < O)[:, None, None] & (c < C)[None, :, None]
+    else:
+        i = ib * BI + tl.arange(0, BI)
+        offs = o[:, None, None] * (C * I) + c[None, :, None] * I + i[None, None, :]
+        mask = (o < O)[:, None, None] & (c < C)[None, :, None] & (i < I)[None, None, :]
     return offs, mask, c, ob, ib
 
 
@@ -96,14 +100,29 @@ def _pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
+def _pow2_floor(n: int) -> int:
+    return 1 << max(0, n.bit_length() - 1)
+
+
 def tile_config(O: int, C: int, I: int, itemsize: int) -> tuple[int, int, int, int]:
-    """Block sizes ``(BO, BC, BI)`` and ``num_warps`` for an ``(O, C, I)`` array."""
-    tile = max(TILE_BYTES // itemsize, 32)
+    """Block sizes ``(BO, BC, BI)`` and ``num_warps`` for an ``(O, C, I)`` array.
+
+    Big tensors get ~16 KiB tiles; small ones (the 4x4 DCGAN layers) get smaller tiles so that
+    at least ~MIN_PROGRAMS programs keep every SM busy, but never below 16 bytes per thread.
+    """
+    numel = O * C * I
+    tile = TILE_BYTES // itemsize
+    tile = max(MIN_TILE_BYTES // itemsize, min(tile, _pow2_floor(max(numel // MIN_PROGRAMS, 1))))
     bi = min(_pow2(I), tile)
     bc = min(_pow2(C), max(1, MAX_BC_TIMES_BI // bi), tile // bi)
     bo = min(_pow2(O), max(1, tile // (bc * bi)))
-    warps = 8 if bo * bc * bi >= 8192 else 4
+    warps = max(4, min(8, (bo * bc * bi) // 1024))
     return bo, bc, bi, warps
+
+
+def _needs_int64(O: int, C: int, I: int, bo: int) -> bool:
+    # Masked lanes of the last o-block compute offsets too: keep those from wrapping as well.
+    return triton.cdiv(O, bo) * bo * C * I >= 2**31
 
 
 def dense_layout(t: Tensor, dim: int) -> Optional[tuple[int, int, int]]:
@@ -167,7 +186,7 @@ def forward(
         _forward_kernel[grid](
             src, b, y, O, C, I, n_cb, n_ib, gain, alpha * gain,
             HAS_BIAS=bias is not None, BO=bo, BC=bc, BI=bi,
-            INT64=x.numel() >= 2**31, num_warps=warps,
+            INT64=_needs_int64(O, C, I, bo), num_warps=warps,
         )
     if out is not None and y is not out:
         out.copy_(y)
@@ -206,7 +225,7 @@ def grad(
         _grad_kernel[(n_ob * n_cb * n_ib,)](
             g, y, a, gx, part, O, C, I, n_cb, n_ib, gain, alpha * gain,
             HAS_ADD=add is not None, WANT_BIAS=want_bias, BO=bo, BC=bc, BI=bi,
-            INT64=y.numel() >= 2**31, num_warps=warps,
+            INT64=_needs_int64(O, C, I, bo), num_warps=warps,
         )
     gb = None
     if want_bias:

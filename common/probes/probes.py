@@ -53,7 +53,8 @@ class Probes:
         self._step = -1  # last sampled step
         self._sampled = 0  # sampled steps in the current window
         self._detached = False
-        self.reads = 0  # windows read so far (remedies use it to see fresh masks)
+        self.reads = 0  # windows read so far
+        self.last_read_step = -1  # ``step`` of the last window read (remedies: are masks fresh?)
         self._masks: dict[str, dict[str, dict[str, torch.Tensor]]] = {}
 
     def _unit_dim_override(self, model: str, layer: str) -> Optional[int]:
@@ -113,6 +114,7 @@ class Probes:
                 masks.setdefault(st.model, {})[st.layer] = {"dead": dead, "score": scores.float()}
             self._masks = masks
             self.reads += 1
+            self.last_read_step = self._step
         for st in self.layers:
             st.reset()
         self._sampled = 0
@@ -161,11 +163,13 @@ class Probes:
         """The open window's sums, its position and the last masks, as tensors/ints/strings only
         (fits ``RunDir.save_checkpoint(extra=...)``), so a resumed run reports the same windows."""
         return {"step": self._step, "sampled": self._sampled, "reads": self.reads,
+                "last_read_step": self.last_read_step,
                 "layers": {f"{st.model}/{st.layer}": st.packed().cpu() for st in self.layers if st.pos is not None},
                 "masks": {m: {l: dict(v) for l, v in layers.items()} for m, layers in self._masks.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         self._step, self._sampled, self.reads = int(state["step"]), int(state["sampled"]), int(state["reads"])
+        self.last_read_step = int(state["last_read_step"])
         for st in self.layers:
             st.reset()
             packed = state["layers"].get(f"{st.model}/{st.layer}")

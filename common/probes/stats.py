@@ -25,8 +25,15 @@ from typing import Optional
 import torch
 from torch import nn
 
+from common.probes.topology import default_unit_dim
+
 # Kinds whose derivative is exactly zero where x <= 0 when their negative slope is 0.
 _RECTIFIERS = {"relu", "leaky_relu", "fused_leaky_relu", "prelu", "rrelu"}
+
+
+def _acc_dtype(t: torch.Tensor) -> torch.dtype:
+    """Reduce half/bfloat16/float32 in float32 (cheap, enough for window sums), float64 as is."""
+    return torch.float64 if t.dtype == torch.float64 else torch.float32
 
 
 class LayerStats:
@@ -43,14 +50,21 @@ class LayerStats:
     def reset(self) -> None:
         self.pos: Optional[torch.Tensor] = None  # [units] count of x > 0
         self.abs_sum: Optional[torch.Tensor] = None  # [units] sum |h|
-        self.scalars: Optional[torch.Tensor] = None  # [3]: zero f'(x), sum h², sum g²
+        self.zero: Optional[torch.Tensor] = None  # () elements with f'(x) == 0 (kinds not below)
+        self.sq_out: Optional[torch.Tensor] = None  # () sum h²
+        self.sq_grad: Optional[torch.Tensor] = None  # () sum (dL/dh)²
         self.n_pre = self.n_out = self.n_grad = self.calls = 0
+        # Host-side shortcuts for the derivative-zero count: elements seen under the rule
+        # "f'(x) == 0 exactly where x <= 0" (ReLU, LeakyReLU(0)) — their zeros are n - positives,
+        # taken from ``pos`` when packing, so those kinds pay no kernel per call — and elements
+        # whose derivative is identically 0 (gain 0).
+        self.n_nonpos_rule = 0
+        self.zero_host = 0
+        self.pos_offset = 0.0  # positives loaded from a checkpoint (already settled in ``zero``)
 
     # -- helpers -----------------------------------------------------------------------------
 
     def _dims(self, t: torch.Tensor) -> tuple[int, list[int]]:
-        from common.probes.topology import default_unit_dim
-
         if self.unit_dim is None:
             self.unit_dim = default_unit_dim(t.dim())
         d = self.unit_dim % t.dim() if t.dim() else 0
@@ -69,11 +83,12 @@ class LayerStats:
                 self.mismatch_warned = True
             return False
         if self.pos is None:
-            self.pos = torch.zeros(units, dtype=torch.float64, device=t.device)
-            self.abs_sum = torch.zeros(units, dtype=torch.float64, device=t.device)
-            self.scalars = torch.zeros(3, dtype=torch.float64, device=t.device)
+            z = dict(dtype=torch.float64, device=t.device)
+            self.pos, self.abs_sum = torch.zeros(units, **z), torch.zeros(units, **z)
+            self.zero, self.sq_out, self.sq_grad = torch.zeros((), **z), torch.zeros((), **z), torch.zeros((), **z)
         elif self.pos.device != t.device:  # sums loaded from a checkpoint live on the CPU
-            self.pos, self.abs_sum, self.scalars = (x.to(t.device) for x in (self.pos, self.abs_sum, self.scalars))
+            for name in ("pos", "abs_sum", "zero", "sq_out", "sq_grad"):
+                setattr(self, name, getattr(self, name).to(t.device))
         return True
 
     # -- observations (called from hooks) ------------------------------------------------------
@@ -93,17 +108,13 @@ class LayerStats:
             pos = x > (-bias.detach()).reshape(shape)  # x + b > 0 without materialising x + b
         else:
             pos = x > 0
-        pos_per_unit = pos.sum(dim=rest) if rest else pos.to(torch.int64)
-        self.pos += pos_per_unit
-        zero = self._zero_derivatives(x, pos, pos_per_unit, d)
-        if not isinstance(zero, float) or zero != 0.0:  # leaky units: skip a pointless kernel
-            self.scalars[0] += zero
+        self.pos += pos.sum(dim=rest) if rest else pos
+        self._count_zero_derivatives(x, pos, d)
         self.n_pre += x.numel()
         self.calls += 1
 
-    def _zero_derivatives(self, x: torch.Tensor, pos: torch.Tensor, pos_per_unit: torch.Tensor,
-                          d: int) -> torch.Tensor | float:
-        m = self.module
+    def _count_zero_derivatives(self, x: torch.Tensor, pos: torch.Tensor, d: int) -> None:
+        m, n = self.module, x.numel()
         if self.kind in _RECTIFIERS:
             if self.kind == "relu":
                 slope_zero = True
@@ -111,7 +122,8 @@ class LayerStats:
                 slope_zero = float(m.negative_slope) == 0.0
             elif self.kind == "fused_leaky_relu":
                 if float(m.gain) == 0.0:
-                    return float(x.numel())
+                    self.zero_host += n
+                    return
                 slope_zero = float(m.alpha) == 0.0
             elif self.kind == "rrelu":
                 slope_zero = float(m.lower) == 0.0 and float(m.upper) == 0.0
@@ -121,14 +133,16 @@ class LayerStats:
                     shape = [1] * x.dim()
                     shape[d] = -1
                     w = w.reshape(shape)
-                return ((~pos) & (w == 0)).sum()
-            # NaNs are neither > 0 nor <= 0; counting x <= 0 as "not positive" ignores them
-            return (x.numel() - pos_per_unit.sum()) if slope_zero else 0.0
+                self.zero += ((~pos) & (w == 0)).sum()
+                return
+            if slope_zero:  # zeros = n - positives, settled when packing (NaNs count as zeros)
+                self.n_nonpos_rule += n
+            return
         # Any other elementwise activation: its derivative on a detached copy, hooks bypassed.
         with torch.enable_grad():
             leaf = x.detach().clone().requires_grad_(True)
             (g,) = torch.autograd.grad(m.forward(leaf * 1).sum(), leaf)
-        return (g == 0).sum()
+        self.zero += (g == 0).sum()
 
     @torch.no_grad()
     def observe_output(self, h: torch.Tensor) -> None:
@@ -137,16 +151,16 @@ class LayerStats:
             return
         d, rest = self._dims(h)
         a = h.abs()
-        self.abs_sum += a.sum(dim=rest, dtype=torch.float32) if rest else a.float()
-        self.scalars[1] += torch.linalg.vector_norm(h, dtype=torch.float32).double().square()
+        self.abs_sum += a.sum(dim=rest, dtype=_acc_dtype(a)) if rest else a
+        self.sq_out += torch.linalg.vector_norm(h, dtype=_acc_dtype(h)).square()
         self.n_out += h.numel()
 
     @torch.no_grad()
     def observe_grad(self, g: torch.Tensor) -> None:
         """Sum of squares of dL/dh for grad_rms."""
-        if self.scalars is None or g.shape[self.unit_dim % g.dim() if g.dim() else 0] != self.units:
+        if self.sq_grad is None or g.shape[self.unit_dim % g.dim() if g.dim() else 0] != self.units:
             return
-        self.scalars[2] += torch.linalg.vector_norm(g, dtype=torch.float32).double().square()
+        self.sq_grad += torch.linalg.vector_norm(g, dtype=_acc_dtype(g)).square()
         self.n_grad += g.numel()
 
     # -- packing and reading -------------------------------------------------------------------
@@ -155,16 +169,23 @@ class LayerStats:
         """All sums and counts as one float64 vector (units*2 + 7), or None when nothing was seen."""
         if self.pos is None:
             return None
+        zero = self.zero + self.zero_host
+        if self.n_nonpos_rule:
+            # exact when every call of the window followed that rule (a layer's kind and slope
+            # do not change mid-run); pos covers all calls of the window
+            zero = zero + (self.n_nonpos_rule - (self.pos.sum() - self.pos_offset))
         counts = torch.tensor([self.n_pre, self.n_out, self.n_grad, self.calls],
                               dtype=torch.float64, device=self.pos.device)
-        return torch.cat([self.pos, self.abs_sum, self.scalars, counts])
+        return torch.cat([self.pos, self.abs_sum, zero.view(1), self.sq_out.view(1), self.sq_grad.view(1), counts])
 
     def load_packed(self, v: torch.Tensor) -> None:
         """Inverse of :meth:`packed` (tensors stay on v's device until the next observation)."""
         units = (v.numel() - 7) // 2
         self.units = units
         self.pos, self.abs_sum = v[:units].clone(), v[units:2 * units].clone()
-        self.scalars = v[2 * units:2 * units + 3].clone()
+        self.zero, self.sq_out, self.sq_grad = (v[2 * units + i].clone() for i in range(3))
+        self.n_nonpos_rule = self.zero_host = 0  # the loaded zero count is already settled
+        self.pos_offset = float(self.pos.sum())
         self.n_pre, self.n_out, self.n_grad, self.calls = (int(x) for x in v[2 * units + 3:].tolist())
 
     @staticmethod

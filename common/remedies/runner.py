@@ -63,7 +63,9 @@ class Remedies:
                 bias_init_(m, cfg.bias_init)
         self.warming = (BiasWarming(list(self.models.values()), cfg.warming_gamma, cfg.warming_steps,
                                     cfg.warming_schedule) if cfg.warming_gamma > 0 else None)
-        self._acted = {"kick": 0, "redo": 0}  # probes.reads when each remedy last acted
+        # probes.last_read_step of the window each remedy last acted on: a step, not a count, so a
+        # resumed run (probes state saved or not) neither repeats nor skips a window
+        self._acted = {"kick": -1, "redo": -1}
 
     def before_step(self, step: int) -> float:
         """Set the bias-warming offset for ``step`` (returns γ, 0.0 when off or finished)."""
@@ -90,9 +92,9 @@ class Remedies:
     def _due(self, which: str, every: int, step: int) -> bool:
         if not every or step <= 0 or step % every != 0 or self.probes is None:
             return False
-        if self.probes.reads <= self._acted[which]:
+        if self.probes.last_read_step <= self._acted[which]:
             return False  # no window read since last time: the masks are stale
-        self._acted[which] = self.probes.reads
+        self._acted[which] = self.probes.last_read_step
         return True
 
     def state_dict(self) -> dict:

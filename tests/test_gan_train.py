@@ -1,0 +1,120 @@
+"""GAN training: a tiny run trains with finite losses, checkpoints, resumes exactly, extends, and
+writes its logs (metrics, probes, sample grids) where the rest of the suite reads them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from apps.gan import train as train_cmd
+from apps.gan.config import GanConfig
+from apps.gan.data import StepBatches, shard, step_indices
+from apps.gan.ema import EMA, ema_decay_at
+from apps.gan.train import d_loss, g_loss
+from common.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = str(ROOT / "configs" / "gan" / "digits.yaml")
+
+
+def tiny_args(out: Path, steps: int = 6, *extra: str) -> list[str]:
+    """A run that takes a few seconds on one CPU thread: 8×8 digits, 4-channel nets, batch 16."""
+    return ["--config", DIGITS, f"out={out}", f"steps={steps}", "data.image_size=8", "data.max_images=200",
+            "model.nz=8", "model.ngf=4", "model.ndf=4", "train.batch_size=16", "train.log_every=2",
+            "train.checkpoint_every=3", "train.sample_every=3", "train.progress=false", "train.check_every=2",
+            "probes.every=1", "probes.window=2", *extra]
+
+
+def records(run: Path, name: str = "metrics.jsonl") -> list[dict]:
+    return [json.loads(x) for x in (run / name).read_text().splitlines()]
+
+
+def test_tiny_run_trains_with_finite_losses_and_writes_its_logs(tmp_path):
+    run = tmp_path / "run"
+    train_cmd.main(tiny_args(run, 6, "train.ema_decay=0.9"))
+    recs = records(run)
+    assert [r["step"] for r in recs] == [2, 4, 6]
+    for r in recs:
+        for key in ("loss_d", "loss_g", "d_real", "d_fake", "lr", "time"):
+            assert torch.isfinite(torch.tensor(r[key])), (key, r)
+        assert 0.0 <= r["d_real"] <= 1.0 and 0.0 <= r["d_fake"] <= 1.0
+    probes = records(run, "probes.jsonl")
+    assert {p["model"] for p in probes} == {"G", "D"}
+    assert {"dead_frac", "dormant_frac", "grad_sparsity", "act_rms", "grad_rms"} <= probes[0].keys()
+    ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert ckpts == ["step_00000003", "step_00000006"]
+    assert sorted(p.name for p in (run / "checkpoints" / "step_00000006" / "models").iterdir()) == [
+        "D.safetensors", "G.safetensors", "G_ema.safetensors"]
+    assert (run / "samples" / "final.png").is_file() and (run / "samples" / "step_00000003.png").is_file()
+    # the EMA generator moved away from its start but is not G itself
+    g, e = load_file(run / "checkpoints/step_00000006/models/G.safetensors"), \
+        load_file(run / "checkpoints/step_00000006/models/G_ema.safetensors")
+    assert not torch.equal(g["main.conv1.weight"], e["main.conv1.weight"])
+
+
+def test_resume_continues_at_the_checkpoint_and_matches_an_uninterrupted_run(tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train_cmd.main(tiny_args(straight, 6))
+    train_cmd.main(tiny_args(resumed, 3))  # stops at its step-3 checkpoint ...
+    assert [r["step"] for r in records(resumed)] == [2, 3]
+    train_cmd.main(tiny_args(resumed, 6))  # ... and steps=6 extends it from there
+    assert [r["step"] for r in records(resumed)] == [2, 3, 4, 6]
+    a = load_file(straight / "checkpoints/step_00000006/models/G.safetensors")
+    b = load_file(resumed / "checkpoints/step_00000006/models/G.safetensors")
+    for key in a:  # data order, noise, optimizer and RNG all restored: bit-identical on the CPU
+        assert torch.equal(a[key], b[key]), key
+    s, r = records(straight)[-1], records(resumed)[-1]
+    assert (s["loss_d"], s["loss_g"]) == (r["loss_d"], r["loss_g"])
+    train_cmd.main(tiny_args(resumed, 6))  # re-running a finished run changes nothing
+    assert [r["step"] for r in records(resumed)] == [2, 3, 4, 6]
+
+
+def test_data_order_is_a_pure_function_of_seed_and_step():
+    a = step_indices(3, 17, 100, 16)
+    assert torch.equal(a, step_indices(3, 17, 100, 16))
+    assert not torch.equal(a, step_indices(4, 17, 100, 16))
+    epoch = torch.cat([step_indices(0, s, 100, 16) for s in range(6)])  # one epoch: no repeats
+    assert len(set(epoch.tolist())) == 96
+    two = [list(StepBatches(0, 100, 16, 5, 8, rank=r, world=2)) for r in (0, 1)]
+    one = list(StepBatches(0, 100, 16, 5, 8))
+    for s in range(3):  # the two processes' shares make up the one-process batch
+        assert two[0][s] + two[1][s] == one[s] == step_indices(0, 5 + s, 100, 16).tolist()
+    assert shard(torch.arange(8), 1, 2).tolist() == [4, 5, 6, 7]
+
+
+def test_losses_match_their_definitions():
+    r, f = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+    bce = torch.nn.functional.binary_cross_entropy
+    expect = bce(torch.sigmoid(r), torch.ones(2)) + bce(torch.sigmoid(f), torch.zeros(2))
+    assert d_loss(r, f, "nonsaturating").item() == pytest.approx(expect.item(), rel=1e-6)
+    assert g_loss(f, "nonsaturating").item() == pytest.approx(bce(torch.sigmoid(f), torch.ones(2)).item(), rel=1e-6)
+    assert d_loss(r, f, "hinge").item() == pytest.approx((0 + 2.0) / 2 + (1.5 + 0) / 2)
+    assert g_loss(f, "hinge").item() == pytest.approx(1.25)
+
+
+def test_ema_follows_the_weights_with_warmup():
+    m = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        m.weight.zero_()
+    ema = EMA(m, 0.9)
+    with torch.no_grad():
+        m.weight.fill_(1.0)
+    ema.update(m, step=0)  # warm-up: decay min(0.9, 1/10) = 0.1
+    assert ema_decay_at(0.9, 0) == pytest.approx(0.1)
+    assert ema.module.weight.flatten().tolist() == pytest.approx([0.9, 0.9])
+    ema.update(m, step=1000)  # decay 0.9
+    assert ema.module.weight.flatten().tolist() == pytest.approx([0.99, 0.99])
+    assert not ema.module.weight.requires_grad
+
+
+def test_digits_config_loads_with_the_documented_defaults():
+    cfg = load_config(GanConfig, DIGITS, [], app="gan")
+    assert cfg.data.source == "digits" and cfg.data.image_size == 16 and cfg.out == "runs/gan/digits"
+    assert cfg.model.d_act == "leaky_relu" and cfg.model.d_act_params == {"alpha": 0.2}
+    base = GanConfig()  # the defaults are pytorch/examples' DCGAN
+    assert (base.optim.lr_g, base.optim.lr_d, base.optim.betas) == (2e-4, 2e-4, [0.5, 0.999])
+    assert (base.model.g_act, base.model.init, base.train.batch_size, base.data.image_size) == ("relu", "dcgan", 64, 64)
