@@ -106,8 +106,8 @@ def test_ema_follows_the_weights_with_warmup():
     ema.update(m, step=0)  # warm-up: decay min(0.9, 1/10) = 0.1
     assert ema_decay_at(0.9, 0) == pytest.approx(0.1)
     assert ema.module.weight.flatten().tolist() == pytest.approx([0.9, 0.9])
-    ema.update(m, step=1000)  # decay 0.9
-    assert ema.module.weight.flatten().tolist() == pytest.approx([0.99, 0.99])
+    ema.update(m, step=1000)  # decay 0.9: 0.9 + 0.1 · (1 − 0.9)
+    assert ema.module.weight.flatten().tolist() == pytest.approx([0.91, 0.91])
     assert not ema.module.weight.requires_grad
 
 

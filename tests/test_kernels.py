@@ -436,3 +436,19 @@ def test_kernels_compile_for_hopper_with_vector_loads(tmp_path):
     if res.returncode != 0 and ("ImportError" in res.stderr or "ptxas" in res.stderr.lower()):
         pytest.skip(f"this Triton cannot compile for sm_90 offline: {res.stderr.strip().splitlines()[-1]}")
     assert res.returncode == 0 and "compiled" in res.stdout, res.stderr[-3000:]
+
+
+# ---------------------------------------------------------------- the benchmark script
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the bench is meant to write its table")
+def test_bench_refuses_without_cuda_and_smoke_writes_nothing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != K.ENV_BACKEND}
+    cmd = [sys.executable, str(ROOT / "bench" / "kernel.py"), "--out", str(tmp_path)]
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "no CUDA GPU" in res.stderr, res.stderr
+    res = subprocess.run(cmd + ["--smoke", "--dtypes", "fp32"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "nothing was written" in res.stdout and "| eager | fp32 |" in res.stdout
+    assert list(tmp_path.iterdir()) == []

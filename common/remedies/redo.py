@@ -59,7 +59,7 @@ def redo_recycle(model: nn.Module, optimizer: Optimizers, dormant: MaskSource, *
             b.index_fill_(bdim, bidx.to(b.device), bias)
             touched.append((b, bdim, bidx))
         if site.norm is not None:
-            touched += _reset_norm(site.norm, idx)
+            touched += _reset_norm(site.norm, idx, shift_too=getattr(site.norm, "bias", None) is not site.bias())
         for p, dim, i in site.outgoing(idx):
             p.index_fill_(dim, i.to(p.device), 0.0)
             touched.append((p, dim, i))
@@ -69,13 +69,16 @@ def redo_recycle(model: nn.Module, optimizer: Optimizers, dormant: MaskSource, *
     return recycled
 
 
-def _reset_norm(norm: nn.Module, idx: torch.Tensor) -> list[tuple[torch.Tensor, int, torch.Tensor]]:
-    """Scale 1 and fresh running statistics for the recycled channels (the shift is the bias)."""
+def _reset_norm(norm: nn.Module, idx: torch.Tensor, shift_too: bool) -> list[tuple[torch.Tensor, int, torch.Tensor]]:
+    """Scale 1 and fresh running statistics for the recycled channels. ``shift_too``: also zero the
+    norm's shift — when a fused activation after the norm holds the unit's bias (otherwise the
+    shift *is* the unit's bias and the caller has already reset it)."""
     touched = []
-    weight = getattr(norm, "weight", None)
-    if isinstance(weight, torch.Tensor) and weight.dim() == 1:
-        weight.index_fill_(0, idx.to(weight.device), 1.0)
-        touched.append((weight, 0, idx))
+    for name, value in (("weight", 1.0), ("bias", 0.0)):
+        p = getattr(norm, name, None)
+        if isinstance(p, torch.Tensor) and p.dim() == 1 and (name == "weight" or shift_too):
+            p.index_fill_(0, idx.to(p.device), value)
+            touched.append((p, 0, idx))
     for name, value in (("running_mean", 0.0), ("running_var", 1.0)):
         buf = getattr(norm, name, None)
         if isinstance(buf, torch.Tensor) and buf.dim() == 1:
