@@ -100,3 +100,13 @@ def test_hf_source_is_lazy_and_errors_cleanly(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UserError, match="cannot load Hugging Face dataset 'no-such/dataset-xyz'"):
         load_split(DataConfig(source="hf", hf_name="no-such/dataset-xyz", src_lang="de", tgt_lang="en"), "train")
+
+
+def test_embedded_corpus_in_both_directions():
+    en_de = load_split(DataConfig(source="embedded", src_lang="en", tgt_lang="de"), "valid")
+    de_en = load_split(DataConfig(source="embedded", src_lang="de", tgt_lang="en"), "val")
+    assert len(en_de.pairs) == 1000 and en_de.pairs[0] == de_en.pairs[0][::-1]
+    train = load_split(DataConfig(source="embedded", src_lang="en", tgt_lang="de"), "train")
+    assert len(train.pairs) == 20000 and not {s for s, _ in train.pairs} & {s for s, _ in en_de.pairs}
+    with pytest.raises(UserError, match="English–German"):
+        load_split(DataConfig(source="embedded", src_lang="en", tgt_lang="fr"), "train")

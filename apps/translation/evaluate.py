@@ -81,6 +81,12 @@ def evaluate(run_path: str, split: str = "test", beam: int | None = None, length
               "src_lang": cfg.data.src_lang, "tgt_lang": cfg.data.tgt_lang, "data": data.origin,
               "reference_file": data.target_file, "decode_seconds": seconds,
               "hypotheses": f"hyp.{split}.{cfg.data.tgt_lang}"}
+    if cfg.data.source == "embedded" and cfg.data.src_lang == "en":
+        # The word-by-word dictionary baseline on the same sentences, scored the same way.
+        from apps.translation.grammar import dictionary_baseline
+
+        base = score([dictionary_baseline(s) for s in sources], refs)
+        result["dictionary_baseline"] = {"bleu": base["bleu"], "chrf": base["chrf"]}
     if accelerator is None or accelerator.is_main_process:
         out = Path(run_path)
         atomic_write_text(out / result["hypotheses"], "".join(h + "\n" for h in hyps))
@@ -116,6 +122,9 @@ def main(argv: Sequence[str]) -> int:
     r = evaluate(args.run, args.split, args.beam, args.length_penalty, args.batch_size, args.step, args.num)
     print(f"{r['split']}: BLEU {r['bleu']:.2f}  chrF {r['chrf']:.2f}  ({r['num_sentences']} sentences, "
           f"beam {r['decoding']['beam']}, step {r['step']})\n{r['bleu_signature']}\n{r['chrf_signature']}")
+    if "dictionary_baseline" in r:
+        b = r["dictionary_baseline"]
+        print(f"dictionary baseline: BLEU {b['bleu']:.2f}  chrF {b['chrf']:.2f}")
     return 0
 
 
