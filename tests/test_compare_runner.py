@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -29,7 +32,7 @@ mod, rest = args[1], args[2:]
 events = Path(os.environ["FAKE_EVENTS"])
 def event(what):
     with open(events, "a") as fh:
-        fh.write(json.dumps({{"t": time.time(), "what": what, "mod": mod, "args": rest}}) + "\n")
+        fh.write(json.dumps({{"t": time.time(), "what": what, "mod": mod, "args": rest, "pid": os.getpid()}}) + "\n")
 event("start")
 if mod.endswith(".train"):
     assert rest[0] == "--config", rest
@@ -46,7 +49,7 @@ if mod.endswith(".train"):
             print("killed", flush=True)
             event("end")
             sys.exit(137)
-        time.sleep(0.01)
+        time.sleep(float(os.environ.get("FAKE_STEP_S", "0.01")))
         with open(run / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps({{"step": step, "time": time.time(), "loss": 1.0 / step}}) + "\n")
         state.write_text(json.dumps({{"step": step}}))
@@ -69,6 +72,7 @@ def fake_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     exe.write_text(FAKE_PYTHON.format(python=sys.executable))
     exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("FAKE_EVENTS", str(tmp_path / "events.jsonl"))
+    monkeypatch.setenv("LEAKYLAB_COMPARE_PYTHON", str(exe))  # the CLI must never reach the real apps here
     monkeypatch.chdir(tmp_path)
     return exe
 
@@ -86,18 +90,16 @@ def _events(tmp: Path) -> list[dict]:
     return [json.loads(line) for line in p.read_text().splitlines()] if p.exists() else []
 
 
-def test_cells_run_fail_resume_and_skip(tmp_path: Path, fake_python: Path) -> None:
+def test_cells_run_fail_resume_and_skip(tmp_path: Path, fake_python: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _cfg(tmp_path, [0, 1])
     cells = build_matrix(cfg)
     assert [c.key for c in cells] == ["g/relu/seed0", "g/leaky/seed0", "g/relu/seed1", "g/leaky/seed1"]
 
     # First pass: the relu cells are "killed" at step 7 — they fail, the others finish.
-    os.environ["FAKE_DIE_AT"] = "7"
-    try:
-        said: list[str] = []
-        out = run_matrix(cells, Path(cfg.out), {"g": 3.0}, jobs=2, python=str(fake_python), say=said.append)
-    finally:
-        del os.environ["FAKE_DIE_AT"]
+    monkeypatch.setenv("FAKE_DIE_AT", "7")
+    said: list[str] = []
+    out = run_matrix(cells, Path(cfg.out), {"g": 3.0}, jobs=2, python=str(fake_python), say=said.append)
+    monkeypatch.delenv("FAKE_DIE_AT")
     assert said[0].startswith("matrix: 4 cells") and "4 to run" in said[0] and said[1].startswith("estimated time:")
     assert {o.cell.key: o.ok for o in out} == {"g/relu/seed0": False, "g/leaky/seed0": True,
                                                "g/relu/seed1": False, "g/leaky/seed1": True}
@@ -165,3 +167,56 @@ def test_estimates_and_environment() -> None:
     assert est.per_cell("a") == 40.0 and est.source("a") == "measured on 2 cells"
     env = cell_env(1, {"PATH": "/bin", "OMP_NUM_THREADS": "8"})
     assert env["OMP_NUM_THREADS"] == "1" and env["MKL_NUM_THREADS"] == "1" and env["PYTHONPATH"]
+
+
+def test_killing_the_comparison_ends_its_cells_and_a_rerun_finishes_them(
+        tmp_path: Path, fake_python: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    preset = tmp_path / "p.yaml"
+    (tmp_path / "gan.yaml").write_text("steps: 1\n")
+    preset.write_text(json.dumps({"seeds": [0, 1], "out": str(tmp_path / "runs"), "report": str(tmp_path / "rep"),
+                                  "jobs": 2, "studies": {"g": {"app": "gan", "config": "gan.yaml", "steps": 20,
+                                  "variants": {"relu": {"model.act": "relu"}, "leaky": {"model.act": "leaky_relu"}}}}}))
+    env = dict(os.environ, LEAKYLAB_COMPARE_PYTHON=str(fake_python), FAKE_STEP_S="0.5")
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen([sys.executable, "-m", "apps.compare", "--config", str(preset)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(e["what"] == "start" for e in _events(tmp_path)):
+        time.sleep(0.2)
+    time.sleep(1.5)  # a few steps in
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0, out
+    (train,) = [e for e in _events(tmp_path) if e["what"] == "start"]  # the first cell ran alone
+    assert "relu/seed0" in " ".join(train["args"])
+    with pytest.raises(ProcessLookupError):  # its process was ended with the comparison
+        os.kill(train["pid"], 0)
+    assert not (tmp_path / "runs" / ".compare.lock").exists()
+    cells = build_matrix(config_from_dict(CompareConfig, json.loads(preset.read_text())))
+    done_before = json.loads((cells[0].run_dir / "state.json").read_text())["step"]
+    assert 0 < done_before < 20 and not (cells[0].dir / "cell.json").exists()  # neither done nor failed
+
+    monkeypatch.setenv("FAKE_STEP_S", "0.001")
+    assert main(["--config", str(preset)]) == 0
+    assert all(c.is_complete() for c in cells)
+    steps = [json.loads(line)["step"] for line in (cells[0].run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 21))  # resumed after the kill, not restarted
+    assert (tmp_path / "rep" / "report.html").is_file()
+
+
+def test_orphaned_cells_of_a_killed_comparison_block_a_new_one(tmp_path: Path, fake_python: Path) -> None:
+    cfg = _cfg(tmp_path, [0])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "apps.gan.train"])
+    cmdline = Path(f"/proc/{sleeper.pid}/cmdline")
+    while b"apps.gan.train" not in cmdline.read_bytes():  # until it has exec'd
+        time.sleep(0.05)
+    try:
+        root = Path(cfg.out)
+        root.mkdir(parents=True)
+        (root / ".compare.lock").write_text(json.dumps({"pid": 999999999, "children": [sleeper.pid]}))
+        with pytest.raises(UserError, match=f"still running.*{sleeper.pid}"):
+            run_matrix(build_matrix(cfg), root, {}, jobs=1, python=str(fake_python), say=lambda s: None)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert len(run_matrix(build_matrix(cfg), root, {}, jobs=1, python=str(fake_python), say=lambda s: None)) == 2

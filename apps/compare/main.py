@@ -2,6 +2,8 @@
 
 Runs the matrix (skipping complete cells), then writes the report. ``--report-only`` rewrites
 the report from whatever cells exist; ``--dry-run`` prints the matrix and its commands.
+Cells run with this interpreter, or the one named by the environment variable
+``LEAKYLAB_COMPARE_PYTHON`` (e.g. another virtual environment's python).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def main(argv: Sequence[str]) -> int:
     failed = []
     if not args.report_only:
         guesses = {name: s.seconds_per_cell for name, s in cfg.studies.items()}
-        outcomes = run_matrix(cells, Path(cfg.out), guesses, jobs, cfg.threads)
+        python = os.environ.get("LEAKYLAB_COMPARE_PYTHON") or sys.executable
+        outcomes = run_matrix(cells, Path(cfg.out), guesses, jobs, cfg.threads, python=python)
         failed = [o.cell.key for o in outcomes if not o.ok]
     summary = write_report(cfg, cells, environment(cfg.threads, jobs), args.config)
     done = sum(r["status"] == "complete" for r in summary["cells"])

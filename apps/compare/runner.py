@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from apps.compare.matrix import CELL_FILE, Cell
 from common.errors import UserError
@@ -65,11 +67,29 @@ class Outcome:
 
 @dataclass
 class _Live:
-    """Processes started by this runner, so an interrupt can end exactly those."""
+    """Processes started by this runner, so an interrupt can end exactly those.
+
+    Their pids are also kept in the lock file (``on_change``), so that a later run can tell that
+    cells of a comparison killed outright (SIGKILL, no chance to clean up) are still running and
+    must not be started a second time on the same run directories.
+    """
 
     procs: set[subprocess.Popen] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: bool = False
+    on_change: Callable[[list[int]], None] | None = None
+
+    def add(self, proc: subprocess.Popen) -> None:
+        self.procs.add(proc)
+        self._changed()
+
+    def discard(self, proc: subprocess.Popen) -> None:
+        self.procs.discard(proc)
+        self._changed()
+
+    def _changed(self) -> None:  # called with self.lock held
+        if self.on_change is not None:
+            self.on_change(sorted(p.pid for p in self.procs))
 
     def terminate_all(self) -> None:
         with self.lock:
@@ -94,12 +114,12 @@ def _run_logged(argv: list[str], log: Path, env: dict[str, str], live: _Live) ->
                 return -15
             proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=os.getcwd(),
                                     stdin=subprocess.DEVNULL)
-            live.procs.add(proc)
+            live.add(proc)
         try:
             return proc.wait()
         finally:
             with live.lock:
-                live.procs.discard(proc)
+                live.discard(proc)
 
 
 def run_cell(cell: Cell, threads: int = 1, live: _Live | None = None, python: str = sys.executable) -> Outcome:
@@ -135,7 +155,8 @@ def run_cell(cell: Cell, threads: int = 1, live: _Live | None = None, python: st
 
 
 class _Lock:
-    """A pid file that keeps two comparisons from driving the same cells at once."""
+    """A lock file that keeps two comparisons — or a new one and the orphaned cells of one that
+    was killed — from driving the same run directories at once."""
 
     def __init__(self, root: Path):
         self.path = root / ".compare.lock"
@@ -143,27 +164,42 @@ class _Lock:
     def __enter__(self) -> "_Lock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            pid = int(self.path.read_text().strip())
+            old = json.loads(self.path.read_text())
         except (OSError, ValueError):
-            pid = None
-        if pid is not None and pid != os.getpid() and _alive(pid):
+            old = {}
+        pid = old.get("pid") if isinstance(old, dict) else None
+        if isinstance(pid, int) and pid != os.getpid() and _alive(pid, "apps.compare"):
             raise UserError(f"another comparison (pid {pid}) is running on '{self.path.parent}'; "
                             "wait for it or stop it first")
-        self.path.write_text(f"{os.getpid()}\n")
+        orphans = [c for c in (old.get("children", []) if isinstance(old, dict) else []) if _alive(c, "apps.")]
+        if orphans:
+            raise UserError(f"cells of an interrupted comparison are still running on '{self.path.parent}' "
+                            f"(pids {', '.join(map(str, orphans))}); wait for them to end or stop them, then re-run")
+        self.write([])
         return self
+
+    def write(self, children: list[int]) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"pid": os.getpid(), "children": children}) + "\n")
+        os.replace(tmp, self.path)
 
     def __exit__(self, *exc: object) -> None:
         self.path.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, marker: str) -> bool:
+    """Process ``pid`` exists and its command line mentions ``marker`` (pids get reused)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return True  # no /proc (macOS): trust the pid
+    return marker in cmdline
 
 
 class Estimator:
@@ -233,7 +269,8 @@ def run_matrix(
     live = _Live()
     finished = done_before
     last_beat = time.time()
-    with _Lock(root), ThreadPoolExecutor(max_workers=jobs) as pool:
+    with _Lock(root) as lock, _terminate_as_exit(), ThreadPoolExecutor(max_workers=jobs) as pool:
+        live.on_change = lock.write
         try:
             while pending or running:
                 while len(running) < jobs:
@@ -278,6 +315,24 @@ def run_matrix(
     return outcomes
 
 
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit while the matrix runs, so ``kill PID`` ends the cells too
+    (the default SIGTERM action would leave them running as orphans)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _headline(cell: Cell) -> str:
     rec = cell.eval_record() or {}
     parts = []
@@ -292,4 +347,5 @@ def _tail(path: Path, n: int) -> list[str]:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return []
-    return [ln[-200:] for ln in lines if ln.strip()][-n:]
+    # skip the runner's own "# <time> <command>" headers: the app's last words are what matter
+    return [ln[-200:] for ln in lines if ln.strip() and not ln.startswith("# ")][-n:]

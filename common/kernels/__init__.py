@@ -17,6 +17,7 @@ Importing never fails: without Triton one warning is issued and the reference pa
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import warnings
 from types import ModuleType
@@ -56,12 +57,12 @@ def check_params(alpha: float, gain: float) -> None:
     The backward pass reads the local slope from the saved output, which is only valid for
     ``alpha >= 0`` and ``gain > 0``; anything else would give silently wrong gradients.
     """
-    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha >= 0):
+    if not (isinstance(alpha, numbers.Real) and math.isfinite(alpha) and alpha >= 0):
         raise ValueError(
             f"fused_leaky_relu needs a finite alpha >= 0 (got {alpha!r}): its backward pass "
             "reads the slope from the output's sign; use F.leaky_relu for negative slopes"
         )
-    if not (isinstance(gain, (int, float)) and math.isfinite(gain) and gain > 0):
+    if not (isinstance(gain, numbers.Real) and math.isfinite(gain) and gain > 0):
         raise ValueError(
             f"fused_leaky_relu needs a finite gain > 0 (got {gain!r}): its backward pass "
             "reads the slope from the output's sign; multiply by the sign separately"
@@ -110,6 +111,9 @@ def select_backend(x: torch.Tensor) -> ModuleType:
     return _triton_backend
 
 
+# Opaque to torch.compile: Dynamo cannot trace the launch wrapper (layout logic, device guard,
+# the interpreter), so a compiled model runs this op eagerly between its compiled graphs.
+@torch.compiler.disable
 def fused_leaky_relu(
     x: torch.Tensor,
     bias: Optional[torch.Tensor] = None,

@@ -49,9 +49,11 @@ def forward(
 ) -> Tensor:
     """``gain * leaky_relu(x + bias, alpha)``; written into ``out`` when given (in-place use)."""
     ct = compute_dtype(x.dtype)
-    z = x.to(ct, copy=True)  # always a fresh buffer: x may be the output (in-place) or a leaf
+    # Always a fresh buffer (x may be the in-place output, or a leaf), made by the first op.
     if bias is not None:
-        z.add_(channel_view(bias.to(ct), x.ndim, dim))
+        z = x.to(ct) + channel_view(bias.to(ct), x.ndim, dim)
+    else:
+        z = x.to(ct, copy=True)
     F.leaky_relu(z, alpha, inplace=True)
     if gain != 1.0:
         z.mul_(gain)
@@ -74,7 +76,9 @@ def grad(
     gg = g.to(ct)
     if add is not None:
         gg = gg + channel_view(add.to(ct), g.ndim, dim)
-    gx = torch.where(y > 0, gg * gain, gg * (alpha * gain))
+    gx = torch.where(y > 0, gg, gg * alpha)
+    if gain != 1.0:
+        gx = gx * gain
     gb = None
     if want_bias:
         dims = reduce_dims(g.ndim, dim)

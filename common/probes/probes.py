@@ -169,7 +169,7 @@ class Probes:
 
     def load_state_dict(self, state: dict) -> None:
         self._step, self._sampled, self.reads = int(state["step"]), int(state["sampled"]), int(state["reads"])
-        self.last_read_step = int(state["last_read_step"])
+        self.last_read_step = int(state.get("last_read_step", -1))
         for st in self.layers:
             st.reset()
             packed = state["layers"].get(f"{st.model}/{st.layer}")
