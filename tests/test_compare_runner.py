@@ -146,7 +146,8 @@ def test_cli_writes_report_and_refuses_bad_presets(tmp_path: Path, fake_python: 
     assert "4 complete, 0 to run" in printed and "report: " in printed
     summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
     fid = next(c for c in summary["studies"][0]["comparisons"] if c["metric"] == "fid")
-    assert fid["diff"] == pytest.approx(-2.0) and fid["verdict"] == "untestable"  # same shift on every seed
+    assert fid["diff"] == pytest.approx(-2.0) and fid["verdict"] == "better"  # the same shift on every seed
+    assert "on every one of the 2 seeds" in fid["sentence"]
 
     with pytest.raises(UserError, match="studies.g.baseline"):
         main(["--config", str(preset), "studies.g.baseline=gelu"])

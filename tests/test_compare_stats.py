@@ -89,19 +89,27 @@ def test_holm_on_known_p_values() -> None:
     assert stats.holm([]) == []
 
 
-def test_one_seed_and_zero_variance_are_reported_not_tested() -> None:
+def test_one_seed_is_reported_not_tested() -> None:
     one = stats.paired({0: 10.0}, {0: 12.0})
     assert one is not None and one.n == 1 and one.p is None and one.low is None and one.mde is None
     label, sentence = stats.verdict(one, None, True, "FID")
     assert label == "untestable" and "only 1 paired seed" in sentence
 
-    flat = stats.paired({0: 11.0, 1: 13.0, 2: 9.0}, {0: 12.0, 1: 14.0, 2: 10.0})
-    assert flat is not None and flat.p is None and flat.low == flat.high == pytest.approx(-1.0)
-    label, sentence = stats.verdict(flat, None, True, "FID")
-    assert label == "untestable" and "zero variance" in sentence
 
+def test_zero_variance_differences() -> None:
+    # A saturated metric: every seed differs by exactly -1 — the limit of the t-test (t = -inf).
+    flat = stats.paired({0: 11.0, 1: 13.0, 2: 9.0}, {0: 12.0, 1: 14.0, 2: 10.0})
+    assert flat is not None and flat.p == 0.0 and flat.low == flat.high == pytest.approx(-1.0) and flat.mde is None
+    label, sentence = stats.verdict(flat, 0.0, True, "FID")
+    assert label == "better" and "on every one of the 3 seeds (zero variance" in sentence
+    # Identical runs: p = 1 and no claim.
     same = stats.paired({0: 1.0, 1: 2.0}, {0: 1.0, 1: 2.0})
-    assert same is not None and same.p is None and stats.verdict(same, None, True, "")[0] == "untestable"
+    assert same is not None and same.p == 1.0
+    assert stats.verdict(same, 1.0, True, "") == ("no detectable difference",
+                                                  "identical on every seed (zero variance): no difference")
+    # Float noise in "identical" differences is not variance.
+    noisy = stats.paired({0: 0.1 + 0.2, 1: 0.7}, {0: 0.3, 1: 0.7})
+    assert noisy is not None and noisy.p == 1.0
 
 
 def test_pairs_only_common_seeds() -> None:

@@ -14,7 +14,7 @@ from apps.gan import train as train_cmd
 from apps.gan.config import GanConfig
 from apps.gan.data import StepBatches, shard, step_indices
 from apps.gan.ema import EMA, ema_decay_at
-from apps.gan.train import d_loss, g_loss
+from apps.gan.step import d_loss, g_loss
 from common.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -49,8 +49,8 @@ class Paired:
     sd: float | None  # SD of the per-seed differences; None when n < 2
     low: float | None  # t-interval of the mean difference
     high: float | None
-    p: float | None  # two-sided paired t-test; None when untestable (n < 2 or zero variance)
-    mde: float | None  # minimum detectable effect (see module docstring); None when n < 2
+    p: float | None  # two-sided paired t-test; None when n < 2 (zero variance: 0 or 1, see paired())
+    mde: float | None  # minimum detectable effect (see module docstring); None when n < 2 or sd = 0
     seeds: tuple[int, ...]  # the seeds both sides have
 
 
@@ -95,9 +95,12 @@ def paired(
     # The scale guard keeps float noise in "identical" differences from reading as variance.
     scale = max(1.0, max(abs(d) for d in diffs))
     if iv.sd <= 1e-12 * scale:
-        # Every seed moved by the same amount: the interval collapses and the t statistic is
-        # undefined (0/0 or x/0). Say so rather than print p = 0 from an infinite t.
-        return Paired(n, iv.mean, 0.0, iv.mean, iv.mean, None, None, seeds)
+        # Every seed moved by exactly the same amount (a saturated metric: 100% dead vs 0% dead;
+        # a count): the interval collapses to a point and t = d / 0. A nonzero d is then as
+        # consistent as data get (p = 0, the limit of the t-test); d = 0 is no difference (p = 1).
+        # The verdict says which case it was, so nobody mistakes it for an ordinary test.
+        p0 = 0.0 if abs(iv.mean) > 1e-12 * scale else 1.0
+        return Paired(n, iv.mean, 0.0, iv.mean, iv.mean, p0, None, seeds)
     t = iv.mean / (iv.sd / math.sqrt(n))
     p = float(2 * _st.t.sf(abs(t), n - 1))
     return Paired(n, iv.mean, iv.sd, iv.low, iv.high, p, mde_paired(iv.sd, n, alpha, power), seeds)
@@ -157,13 +160,16 @@ def verdict(
             "is possible; run more seeds"
         )
     if pr.p is None:
-        return "untestable", (
-            f"every seed differs by exactly {_q(pr.diff, unit)} (zero variance): the t-test is "
-            "undefined; check that the variant really changes the run"
-        )
+        return "untestable", f"no test possible (difference {_q(pr.diff, unit)})"
+    same = pr.sd == 0.0
+    if same and pr.p == 1.0:
+        return "no detectable difference", "identical on every seed (zero variance): no difference"
     if p_holm is not None and p_holm < alpha:
         improved = (pr.diff < 0) == lower_is_better
         label = "better" if improved else "worse"
+        if same:
+            return label, (f"{label}: {_q(pr.diff, unit)} on every one of the {pr.n} seeds (zero variance, so "
+                           "the interval is a point and the t statistic infinite)")
         return label, (
             f"{label}: {_q(pr.diff, unit)} (95% CI {fmt(pr.low)} to {fmt(pr.high)}), "
             f"Holm p = {fmt_p(p_holm)}"

@@ -17,15 +17,15 @@ import time
 from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from apps.gan.config import GanConfig
-from apps.gan.data import StepBatches, batch_loader, load_data, to_model_range
+from apps.gan.data import StepBatches, batch_loader, load_data
 from apps.gan.ema import EMA
 from apps.gan.model import build_models, count_parameters, init_models
 from apps.gan.runtime import APP
 from apps.gan.sampling import noise, sampling_copy, save_grid
+from apps.gan.step import Stepper
 from common.config import config_to_dict, parse_cli
 from common.errors import UserError, cli
 from common.faults import fault_point
@@ -35,26 +35,6 @@ from common.rundir import RunDir
 from common.training import DivergenceGuard, make_accelerator, seed_everything
 
 GRID_SIZE = 64  # images in each sample grid (8×8)
-
-
-def step_noise(seed: int, step: int, n: int, nz: int, device: Any) -> torch.Tensor:
-    """The global batch's latent vectors at ``step``: a pure function of (seed, step)."""
-    return noise(n, nz, (seed * 1_000_003 + step * 7_919 + 17) % (2**63), device)
-
-
-def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
-    """Discriminator loss on logits (computed in float32 under autocast)."""
-    r, f = real_logits.float(), fake_logits.float()
-    if kind == "hinge":
-        return F.relu(1 - r).mean() + F.relu(1 + f).mean()
-    # BCE(sigmoid(r), 1) + BCE(sigmoid(f), 0), as pytorch/examples, in the stable softplus form
-    return F.softplus(-r).mean() + F.softplus(f).mean()
-
-
-def g_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
-    """Generator loss: non-saturating −log D(G(z)), or hinge's −D(G(z))."""
-    f = fake_logits.float()
-    return -f.mean() if kind == "hinge" else F.softplus(-f).mean()
 
 
 class Tracker:
@@ -85,7 +65,9 @@ class Tracker:
 
 
 def train(cfg: GanConfig, allow_config_change: bool = False) -> RunDir:
-    accelerator = make_accelerator(cfg.train.mixed_precision, cpu=True if cfg.train.cpu else None)
+    # cpu=True where there is no GPU: only then does accelerate set up gloo for several CPU processes
+    accelerator = make_accelerator(cfg.train.mixed_precision,
+                                   cpu=True if cfg.train.cpu or not torch.cuda.is_available() else None)
     rank, world, dev = accelerator.process_index, accelerator.num_processes, accelerator.device
     main = accelerator.is_main_process
     if cfg.train.batch_size % world:
@@ -158,49 +140,16 @@ def train(cfg: GanConfig, allow_config_change: bool = False) -> RunDir:
     tracker = Tracker(cfg.train.tracker, run, main)
     loader = batch_loader(data.train, StepBatches(cfg.seed, n, cfg.train.batch_size, start, cfg.steps, rank, world),
                           cfg.data.workers)
-    per = cfg.train.batch_size // world
-    kind = cfg.optim.loss
     bar = tqdm(total=cfg.steps, initial=start, disable=not (main and cfg.train.progress), desc="train",
                dynamic_ncols=True)
-    sums = torch.zeros(4, device=dev)  # loss_d, loss_g, D(x), D(G(z)) summed since the last log
+    one_step = Stepper(G, D, g_raw, d_raw, opt_g, opt_d, accelerator, cfg.optim.loss, cfg.seed,
+                       cfg.train.batch_size, ema, probes, remedies, guard)
+    sums = one_step.sums  # loss_d, loss_g, D(x), D(G(z)) summed on the device since the last log
     t_last, n_since, last_good, acted = time.time(), 0, run.latest_checkpoint(), {}
     G.train()
     D.train()
     for step, (real_u8, _) in zip(range(start, cfg.steps), loader):
-        real = to_model_range(real_u8, dev)
-        z = step_noise(cfg.seed, step, cfg.train.batch_size, cfg.model.nz, dev)[rank * per:(rank + 1) * per]
-        probes.begin_step(step)
-        remedies.before_step(step)
-
-        # D: maximise log D(x) + log(1 - D(G(z)))
-        with accelerator.autocast():
-            fake = G(z)
-            out_real = D(real)
-            out_fake = D(fake.detach())
-        loss_d = d_loss(out_real, out_fake, kind)
-        opt_d.zero_grad(set_to_none=True)
-        accelerator.backward(loss_d)
-        opt_d.step()
-
-        # G: maximise log D(G(z)). Through the unwrapped D with its weights frozen: the gradient
-        # reaches G without computing (or all-reducing) D's weight gradients, which pytorch/examples
-        # computes and throws away.
-        d_raw.requires_grad_(False)
-        with accelerator.autocast():
-            out_g = d_raw(fake)
-        loss_g = g_loss(out_g, kind)
-        opt_g.zero_grad(set_to_none=True)
-        accelerator.backward(loss_g)
-        opt_g.step()
-        d_raw.requires_grad_(True)
-        probes.end_step()
-        if ema is not None:
-            ema.update(g_raw, step)
-
-        with torch.no_grad():  # device-side sums: no host sync until the log step
-            sums += torch.stack([loss_d.detach(), loss_g.detach(), torch.sigmoid(out_real.detach().float()).mean(),
-                                 torch.sigmoid(out_fake.detach().float()).mean()])
-        guard.update(loss_d, loss_g)
+        one_step(step, real_u8)
         done, n_since = step + 1, n_since + 1
         bar.update(1)
         fault_point("after_step", done)

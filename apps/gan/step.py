@@ -1,0 +1,108 @@
+"""One DCGAN optimisation step, shared by the training loop and ``bench/gan_step.py``.
+
+The step is pytorch/examples' DCGAN step — D on a real batch and on G(z) (detached), one D
+update; then G through D, one G update — plus what leakylab adds around it: the probes' window,
+the remedies, the EMA of G, device-side loss sums for logging and the divergence flag. Nothing
+here syncs with the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from apps.gan.data import to_model_range
+from apps.gan.ema import EMA
+from apps.gan.sampling import noise
+
+
+def step_noise(seed: int, step: int, n: int, nz: int, device: Any) -> torch.Tensor:
+    """The global batch's latent vectors at ``step``: a pure function of (seed, step)."""
+    return noise(n, nz, (seed * 1_000_003 + step * 7_919 + 17) % (2**63), device)
+
+
+def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """Discriminator loss on logits (computed in float32 under autocast)."""
+    r, f = real_logits.float(), fake_logits.float()
+    if kind == "hinge":
+        return F.relu(1 - r).mean() + F.relu(1 + f).mean()
+    # BCE(sigmoid(r), 1) + BCE(sigmoid(f), 0), as pytorch/examples, in the stable softplus form
+    return F.softplus(-r).mean() + F.softplus(f).mean()
+
+
+def g_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """Generator loss: non-saturating −log D(G(z)), or hinge's −D(G(z))."""
+    f = fake_logits.float()
+    return -f.mean() if kind == "hinge" else F.softplus(-f).mean()
+
+
+@dataclass
+class Stepper:
+    """What a step needs. ``G``/``D`` may be DDP-wrapped; ``g_raw``/``d_raw`` are the modules."""
+
+    G: torch.nn.Module
+    D: torch.nn.Module
+    g_raw: torch.nn.Module
+    d_raw: torch.nn.Module
+    opt_g: Any
+    opt_d: Any
+    accelerator: Any
+    loss: str = "nonsaturating"
+    seed: int = 0
+    batch_size: int = 64  # global
+    ema: EMA | None = None
+    probes: Any = None
+    remedies: Any = None
+    guard: Any = None
+    sums: torch.Tensor = field(default=None)  # type: ignore[assignment]  # loss_d, loss_g, D(x), D(G(z))
+
+    def __post_init__(self) -> None:
+        if self.sums is None:
+            self.sums = torch.zeros(4, device=self.accelerator.device)
+
+    def __call__(self, step: int, real_u8: torch.Tensor) -> None:
+        acc = self.accelerator
+        rank, world, dev = acc.process_index, acc.num_processes, acc.device
+        per = self.batch_size // world
+        real = to_model_range(real_u8, dev)
+        z = step_noise(self.seed, step, self.batch_size, self.g_raw.nz, dev)[rank * per:(rank + 1) * per]
+        if self.probes is not None:
+            self.probes.begin_step(step)
+        if self.remedies is not None:
+            self.remedies.before_step(step)
+
+        # D: maximise log D(x) + log(1 - D(G(z)))
+        with acc.autocast():
+            fake = self.G(z)
+            out_real = self.D(real)
+            out_fake = self.D(fake.detach())
+        loss_d = d_loss(out_real, out_fake, self.loss)
+        self.opt_d.zero_grad(set_to_none=True)
+        acc.backward(loss_d)
+        self.opt_d.step()
+
+        # G: maximise log D(G(z)). Through the unwrapped D with its weights frozen: the gradient
+        # reaches G without computing (or all-reducing) D's weight gradients, which pytorch/examples
+        # computes and then throws away.
+        self.d_raw.requires_grad_(False)
+        with acc.autocast():
+            out_g = self.d_raw(fake)
+        loss_g = g_loss(out_g, self.loss)
+        self.opt_g.zero_grad(set_to_none=True)
+        acc.backward(loss_g)
+        self.opt_g.step()
+        self.d_raw.requires_grad_(True)
+        if self.probes is not None:
+            self.probes.end_step()
+        if self.ema is not None:
+            self.ema.update(self.g_raw, step)
+
+        with torch.no_grad():  # device-side sums: no host sync until the log step
+            self.sums += torch.stack([loss_d.detach(), loss_g.detach(),
+                                      torch.sigmoid(out_real.detach().float()).mean(),
+                                      torch.sigmoid(out_fake.detach().float()).mean()])
+        if self.guard is not None:
+            self.guard.update(loss_d, loss_g)

@@ -1,0 +1,172 @@
+"""Training throughput of leakylab's DCGAN step against a plain pytorch/examples loop.
+
+    python bench/gan_step.py                                   # the digits config (16×16, batch 64)
+    python bench/gan_step.py --config configs/gan/mnist.yaml --steps 20
+    python bench/gan_step.py --threads 2 --rounds 7
+
+Both sides train the *same* G and D (apps.gan.model, same widths, same batch, same init) on the
+same pre-loaded real batches, so the table compares the step and nothing else:
+
+- ``plain``: pytorch/examples ``dcgan/main.py``'s loop re-implemented — D with a final Sigmoid
+  and ``nn.BCELoss``, ``errD_real.backward()`` then ``errD_fake.backward()``, G through D with D's
+  weight gradients computed, noise from the global RNG on the device, and its per-step
+  ``.item()`` reads of the losses and D outputs (it prints them every iteration; we do not print).
+- ``ours``: :class:`apps.gan.step.Stepper` as the training loop runs it (accelerate's prepared
+  models and optimizers, noise a pure function of (seed, step), device-side log sums and the
+  divergence flag), with probes off / EMA off, then with the EMA on, then with the probes at
+  their defaults (``ProbeConfig()``: every 10th step, 20-step windows, read out as the loop does).
+
+Variants run interleaved in ``--rounds`` rounds of ``--steps`` steps after a warm-up, and the
+median images/s per variant is reported with its ratio to ``plain``: machines are noisy, so only
+side-by-side ratios from one run mean anything. Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from apps.gan.config import GanConfig  # noqa: E402
+from apps.gan.data import load_data, step_indices, to_model_range  # noqa: E402
+from apps.gan.ema import EMA  # noqa: E402
+from apps.gan.model import build_models, init_models  # noqa: E402
+from apps.gan.step import Stepper  # noqa: E402
+from common.config import load_config  # noqa: E402
+from common.probes import ProbeConfig, attach_probes  # noqa: E402
+from common.training import DivergenceGuard, make_accelerator  # noqa: E402
+
+
+def plain_loop(cfg: GanConfig, device: torch.device):
+    """pytorch/examples' DCGAN iteration (see the module docstring), as a closure over its state."""
+    torch.manual_seed(cfg.seed)
+    g, d = build_models(cfg.model, cfg.data.image_size, cfg.data.channels)
+    init_models(g, d, cfg.model.init)
+    net_g, net_d = g.to(device), nn.Sequential(d, nn.Sigmoid()).to(device)
+    criterion = nn.BCELoss()
+    betas = tuple(cfg.optim.betas)
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=cfg.optim.lr_d, betas=betas)
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=cfg.optim.lr_g, betas=betas)
+    nz = cfg.model.nz
+
+    def step(_: int, real_u8: torch.Tensor) -> None:
+        real = to_model_range(real_u8, device)
+        b = real.size(0)
+        net_d.zero_grad()
+        label = torch.full((b,), 1.0, dtype=real.dtype, device=device)
+        output = net_d(real).view(-1)
+        err_d_real = criterion(output, label)
+        err_d_real.backward()
+        d_x = output.mean().item()
+        noise = torch.randn(b, nz, 1, 1, device=device)
+        fake = net_g(noise)
+        label.fill_(0.0)
+        output = net_d(fake.detach()).view(-1)
+        err_d_fake = criterion(output, label)
+        err_d_fake.backward()
+        d_g_z1 = output.mean().item()
+        err_d = err_d_real + err_d_fake
+        opt_d.step()
+        net_g.zero_grad()
+        label.fill_(1.0)
+        output = net_d(fake).view(-1)
+        err_g = criterion(output, label)
+        err_g.backward()
+        d_g_z2 = output.mean().item()
+        opt_g.step()
+        _ = (err_d.item(), err_g.item(), d_x, d_g_z1, d_g_z2)  # what its progress line prints
+
+    return step
+
+
+def our_loop(cfg: GanConfig, accelerator, probes_on: bool, ema_on: bool):
+    """apps.gan's step as the training loop runs it, probes read out as the loop reads them."""
+    torch.manual_seed(cfg.seed)
+    g, d = build_models(cfg.model, cfg.data.image_size, cfg.data.channels)
+    init_models(g, d, cfg.model.init)
+    betas = tuple(cfg.optim.betas)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.optim.lr_g, betas=betas)
+    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.optim.lr_d, betas=betas)
+    probes = attach_probes({"G": g, "D": d}, ProbeConfig() if probes_on else ProbeConfig(enabled=False))
+    ema = EMA(g, cfg.train.ema_decay or 0.999) if ema_on else None
+    if ema is not None:
+        ema.module.to(accelerator.device)
+    guard = DivergenceGuard(cfg.train.check_every)
+    G, D, opt_g, opt_d = accelerator.prepare(g, d, opt_g, opt_d)
+    stepper = Stepper(G, D, accelerator.unwrap_model(G), accelerator.unwrap_model(D), opt_g, opt_d, accelerator,
+                      cfg.optim.loss, cfg.seed, cfg.train.batch_size, ema, probes, None, guard)
+
+    def step(i: int, real_u8: torch.Tensor) -> None:
+        stepper(i, real_u8)
+        if guard.due(i + 1):
+            guard.check(i + 1, None)
+        if probes.ready():
+            probes.read()
+
+    return step
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default="configs/gan/digits.yaml")
+    p.add_argument("--steps", type=int, default=100, help="steps per round and variant")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--cpu", action="store_true", help="run on the CPU even where a GPU exists")
+    p.add_argument("overrides", nargs="*", help="config key=value overrides (e.g. train.batch_size=128)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = load_config(GanConfig, args.config, args.overrides, app="gan")
+    accelerator = make_accelerator("no", cpu=True if args.cpu or not torch.cuda.is_available() else None)
+    device = accelerator.device
+    data = load_data(cfg.data)
+    n, bs = len(data.train), cfg.train.batch_size
+    total = args.warmup + args.steps * args.rounds
+    batches = [data.train.__getitems__(step_indices(cfg.seed, s, n, bs).tolist())[0] for s in range(total)]
+
+    variants = {
+        "plain (pytorch/examples)": plain_loop(cfg, device),
+        "ours, probes off": our_loop(cfg, accelerator, probes_on=False, ema_on=False),
+        "ours, probes off, EMA on": our_loop(cfg, accelerator, probes_on=False, ema_on=True),
+        "ours, probes on (defaults)": our_loop(cfg, accelerator, probes_on=True, ema_on=False),
+    }
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for fn in variants.values():  # warm-up: allocator, kernels, first probe windows
+        for s in range(args.warmup):
+            fn(s, batches[s])
+    sync()
+    rates: dict[str, list[float]] = {k: [] for k in variants}
+    for r in range(args.rounds):
+        order = list(variants) if r % 2 == 0 else list(reversed(variants))  # no variant always first
+        for name in order:
+            fn = variants[name]
+            first = args.warmup + r * args.steps
+            t0 = time.perf_counter()
+            for s in range(first, first + args.steps):
+                fn(s, batches[s])
+            sync()
+            rates[name].append(args.steps * bs / (time.perf_counter() - t0))
+
+    dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
+    print(f"DCGAN step throughput — {data.name}, G/D widths {cfg.model.ngf}/{cfg.model.ndf}, nz {cfg.model.nz}, "
+          f"batch {bs}, {dev_name}; torch {torch.__version__}")
+    print(f"{args.rounds} interleaved rounds × {args.steps} steps (after {args.warmup} warm-up steps); median")
+    base = statistics.median(rates["plain (pytorch/examples)"])
+    print(f"{'variant':32s} {'images/s':>10s} {'ratio':>7s}   rounds")
+    for name, vals in rates.items():
+        med = statistics.median(vals)
+        print(f"{name:32s} {med:10.1f} {med / base:7.3f}   " + " ".join(f"{v:.0f}" for v in vals))
+    probes_cost = 1 - statistics.median(rates["ours, probes on (defaults)"]) / statistics.median(rates["ours, probes off"])
+    print(f"probe cost at defaults: {100 * probes_cost:.1f}% of our step's throughput")
+
+
+if __name__ == "__main__":
+    main()
