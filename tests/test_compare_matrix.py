@@ -74,3 +74,12 @@ def test_override_values_round_trip_through_the_app_parser() -> None:
     for value in ["leaky_relu", "1e-3", "true", "no", "", "a b", 0.2, 3, True, None, 1e-4, {"alpha": 0.2}, [1, 2], {}]:
         assert parse_override(f"k={render_value(value)}")[1] == value
     assert math.isinf(parse_override(f"k={render_value(math.inf)}")[1])
+
+
+def test_nested_overrides_set_leaves_not_sections(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, overrides={"optim": {"lr": 1e-3}},
+               variants={"relu": {"model": {"activation": "relu", "act_params": {}}},
+                         "leaky": {"model": {"activation": "leaky_relu", "act_params": {"alpha": 0.2}}}})
+    relu, leaky = study_variants(cfg.studies["mt"])
+    assert dict(relu.overrides) == {"optim.lr": 1e-3, "model.activation": "relu", "model.act_params": {}}
+    assert dict(leaky.overrides)["model.act_params.alpha"] == 0.2

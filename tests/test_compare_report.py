@@ -10,7 +10,7 @@ import pytest
 from PIL import Image as PILImage
 
 from apps.compare.config import CompareConfig, load_preset
-from apps.compare.matrix import Cell, build_matrix
+from apps.compare.matrix import Cell, build_matrix, check_cells
 from apps.compare.report import write_report
 from common.config import config_from_dict
 
@@ -178,8 +178,9 @@ def test_report_of_nothing_finished_is_still_written(tmp_path: Path) -> None:
     assert "No cell of this study is complete yet" in (Path(cfg.report) / "report.md").read_text()
 
 
-def test_shipped_presets_load(tmp_path: Path) -> None:
+def test_shipped_presets_load(monkeypatch: pytest.MonkeyPatch) -> None:
     root = Path(__file__).resolve().parents[1] / "configs" / "compare"
+    monkeypatch.chdir(root.parents[1])  # presets name app configs relative to the project root
     presets = sorted(root.glob("*.yaml"))
     assert {p.stem for p in presets} >= {"quick", "dying", "standard"}
     for p in presets:
@@ -188,3 +189,4 @@ def test_shipped_presets_load(tmp_path: Path) -> None:
         assert cells and all(c.baseline in cfg.studies[c.study].variants or "@" in c.variant for c in cells)
         for c in cells:  # every app config a preset names exists
             assert (root.parents[1] / c.app_config).is_file(), (p.name, c.app_config)
+        check_cells(cells)  # and every variant's overrides are keys and values its app accepts

@@ -45,7 +45,7 @@ if mod.endswith(".train"):
     start = json.loads(state.read_text())["step"] if state.exists() else 0
     die_at = int(os.environ.get("FAKE_DIE_AT", "0"))
     for step in range(start + 1, steps + 1):
-        if step == die_at and kv.get("model.act") == "relu":
+        if step == die_at and kv.get("model.g_act") == "relu":
             print("killed", flush=True)
             event("end")
             sys.exit(137)
@@ -81,7 +81,7 @@ def _cfg(tmp: Path, seeds: list[int]) -> CompareConfig:
     return config_from_dict(CompareConfig, {
         "out": str(tmp / "runs"), "report": str(tmp / "report"), "seeds": seeds, "jobs": 2,
         "studies": {"g": {"app": "gan", "config": "gan.yaml", "steps": 20, "baseline": "relu", "seconds_per_cell": 3,
-                          "variants": {"relu": {"model.act": "relu"}, "leaky": {"model.act": "leaky_relu"}}}},
+                          "variants": {"relu": {"model.g_act": "relu"}, "leaky": {"model.g_act": "leaky_relu"}}}},
     })
 
 
@@ -138,8 +138,8 @@ def test_cli_writes_report_and_refuses_bad_presets(tmp_path: Path, fake_python: 
     (tmp_path / "gan.yaml").write_text("steps: 1\n")
     preset.write_text(json.dumps({"seeds": [0, 1], "out": str(tmp_path / "runs"), "report": str(tmp_path / "rep"),
                                   "studies": {"g": {"app": "gan", "config": "gan.yaml", "steps": 20,
-                                                    "variants": {"relu": {"model.act": "relu"},
-                                                                 "leaky": {"model.act": "leaky_relu"}}}}}))
+                                                    "variants": {"relu": {"model.g_act": "relu"},
+                                                                 "leaky": {"model.g_act": "leaky_relu"}}}}}))
     # Every cell is complete, so the CLI runs nothing (it would call the real apps) and reports.
     assert main(["--config", str(preset)]) == 0
     printed = capsys.readouterr().out
@@ -155,6 +155,8 @@ def test_cli_writes_report_and_refuses_bad_presets(tmp_path: Path, fake_python: 
         main(["--config", str(preset), "studies.g.config=nope.yaml"])
     with pytest.raises(UserError, match="unknown config key 'studies.g.steeps'"):
         main(["--config", str(preset), "studies.g.steeps=3"])
+    with pytest.raises(UserError, match="study 'g', variant 'relu': unknown config key 'model.g_actt'"):
+        main(["--config", str(preset), "studies.g.variants.relu.model.g_actt=relu"])  # checked before running
     with pytest.raises(UserError, match="set by the runner"):
         main(["--config", str(preset), "studies.g.variants.relu.seed=3"])
 
@@ -176,7 +178,7 @@ def test_killing_the_comparison_ends_its_cells_and_a_rerun_finishes_them(
     (tmp_path / "gan.yaml").write_text("steps: 1\n")
     preset.write_text(json.dumps({"seeds": [0, 1], "out": str(tmp_path / "runs"), "report": str(tmp_path / "rep"),
                                   "jobs": 2, "studies": {"g": {"app": "gan", "config": "gan.yaml", "steps": 20,
-                                  "variants": {"relu": {"model.act": "relu"}, "leaky": {"model.act": "leaky_relu"}}}}}))
+                                  "variants": {"relu": {"model.g_act": "relu"}, "leaky": {"model.g_act": "leaky_relu"}}}}}))
     env = dict(os.environ, LEAKYLAB_COMPARE_PYTHON=str(fake_python), FAKE_STEP_S="0.5")
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     proc = subprocess.Popen([sys.executable, "-m", "apps.compare", "--config", str(preset)], env=env,

@@ -213,3 +213,16 @@ def test_divergence_stops_with_one_line(trained, tmp_path, capsys):
                                                           "train.check_every=5", "train.checkpoint_every=5"]
     code, err = run_cli(train_cmd.main, argv, capsys)
     assert code == 2 and "training diverged" in err and err.count("\n") == 1
+
+
+def test_torch_reference_trains_and_evaluates_the_same_way(trained, tmp_path, capsys):
+    data, _ = trained
+    run = tmp_path / "torch"
+    ref = ["model.impl=torch", "model.activation=relu", "model.act_params={}"]
+    train_cmd.main(tiny_args(data, run, steps=20) + ref)
+    losses = [r["loss"] for r in records(run) if "loss" in r]
+    assert losses[-1] < losses[0]
+    result = evaluate_cmd.evaluate(str(run), "test", beam=2)
+    assert result["num_sentences"] == 30 and result["step"] == 20
+    code, err = run_cli(train_cmd.main, tiny_args(data, tmp_path / "bad", steps=20) + ["model.impl=torch"], capsys)
+    assert code == 2 and "model.activation" in err  # the config's leaky_relu cannot go into nn.Transformer

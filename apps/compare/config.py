@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, Union
 
 from common.config import ConfigError, load_config, require
 
@@ -43,8 +43,8 @@ class StudyConfig:
     seconds_per_cell: float = 60.0
     """Estimated seconds of one cell (train + evaluate) for the first time estimate; replaced by
     measured cell times as cells finish."""
-    eval_args: list[str] = field(default_factory=list)
-    """Extra arguments of the app's evaluate command (e.g. [--split, test])."""
+    eval_args: list[Union[str, int, float]] = field(default_factory=list)
+    """Extra arguments of the app's evaluate command (e.g. [--split, test] or [--num, 500])."""
     lr_sweep: dict[str, list[float]] = field(default_factory=dict)
     """Optional learning-rate sweep: config key → values (several keys move together, so their
     lists must have equal length). Every variant, baseline included, is run at every value, and

@@ -16,7 +16,7 @@ from typing import Sequence
 
 from apps.compare.config import load_preset
 from apps.compare.environment import environment
-from apps.compare.matrix import build_matrix
+from apps.compare.matrix import build_matrix, check_cells
 from apps.compare.report import write_report
 from apps.compare.runner import run_matrix
 from common.errors import UserError
@@ -39,6 +39,7 @@ def main(argv: Sequence[str]) -> int:
             raise UserError(f"config key 'studies.{name}.config': app config '{study.config}' does not exist "
                             "(paths are relative to the folder you run from, normally the project root)")
     cells = build_matrix(cfg)
+    check_cells(cells)
     jobs = cfg.jobs or max(1, (os.cpu_count() or 1) // cfg.threads)
     if args.dry_run:
         for c in cells:

@@ -56,10 +56,27 @@ class Variant:
         return self.name == self.baseline
 
 
+def flatten(overrides: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested override dicts as dotted leaf keys: ``{model: {g_act: relu}}`` → ``{model.g_act: relu}``.
+
+    Overrides set leaves, never whole sections — a variant written ``{model: {g_act: relu}}``
+    must not wipe the rest of the app config's ``model`` section. An empty dict is a value
+    (``model.act_params: {}`` clears the activation's parameters).
+    """
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, full))
+        else:
+            out[full] = value
+    return out
+
+
 def study_variants(study: StudyConfig) -> list[Variant]:
     """The study's arms, expanding an optional learning-rate sweep (baseline first)."""
     order = [study.baseline] + [v for v in study.variants if v != study.baseline]
-    base = [(name, {**study.overrides, **study.variants[name]}) for name in order]
+    base = [(name, {**flatten(study.overrides), **flatten(study.variants[name])}) for name in order]
     if not study.lr_sweep:
         return [Variant(n, tuple(ov.items()), study.baseline, "") for n, ov in base]
     keys = list(study.lr_sweep)
@@ -73,7 +90,7 @@ def study_variants(study: StudyConfig) -> list[Variant]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity equality/hash: override values may be dicts
 class Cell:
     """One run of the matrix."""
 
@@ -146,7 +163,7 @@ def build_matrix(cfg: CompareConfig, root: Path | None = None) -> list[Cell]:
                 per_seed[seed].append(Cell(
                     study=study_name, app=study.app, variant=var.name, baseline=var.baseline,
                     group=var.group, seed=seed, steps=study.steps, app_config=study.config,
-                    overrides=var.overrides, eval_args=tuple(study.eval_args),
+                    overrides=var.overrides, eval_args=tuple(str(a) for a in study.eval_args),
                     dir=root / study_name / var.name / f"seed{seed}",
                 ))
     # Interleave studies inside each seed so parallel slots start on different apps.
@@ -161,3 +178,32 @@ def build_matrix(cfg: CompareConfig, root: Path | None = None) -> list[Cell]:
                 if q:
                     cells.append(q.pop(0))
     return cells
+
+
+# The apps' config schemas, imported only when a preset is checked (importing an app is slow).
+_SCHEMAS = {"gan": ("apps.gan.config", "GanConfig"), "translation": ("apps.translation.config", "TranslationConfig")}
+
+
+def check_cells(cells: list[Cell]) -> None:
+    """Load every variant's app config exactly as its train command will, before anything runs.
+
+    A typo in a preset's override would otherwise surface as a failed cell minutes into the
+    matrix; here it is one line naming the study, the variant and the key.
+    """
+    import importlib
+
+    from common.config import load_config
+    from common.errors import UserError
+
+    seen: set[tuple[str, str]] = set()
+    for c in cells:
+        if (c.study, c.variant) in seen:
+            continue
+        seen.add((c.study, c.variant))
+        module, name = _SCHEMAS[c.app]
+        schema = getattr(importlib.import_module(module), name)
+        args = [a for a in c.train_argv()[5:]]  # the key=value part of the train command
+        try:
+            load_config(schema, c.app_config, args, app=c.app)
+        except UserError as exc:
+            raise UserError(f"study '{c.study}', variant '{c.variant}': {exc}") from None

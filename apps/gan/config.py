@@ -130,6 +130,10 @@ class TrainConfig:
     ema_decay: float = 0.0
     """Exponential moving average of G's weights (0 = off); sampling and evaluation use the EMA
     generator when on. Typical: 0.999. Warms up as min(decay, (1 + step) / (10 + step))."""
+    augment: float = 0.0
+    """DiffAugment translation of every image D sees (real and generated, in both updates): the
+    largest shift as a fraction of the image side (0 = off, pytorch/examples; 0.125 = DiffAugment's).
+    Keeps D from memorising a small training set."""
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     """Autocast precision (fp16 needs a GPU)."""
     cpu: bool = False
@@ -156,6 +160,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, "batch_size", "must be >= 1", self.batch_size)
+        require(0.0 <= self.augment <= 0.5, "augment", "must be in [0, 0.5] (a fraction of the image side)",
+                self.augment)
         require(0.0 <= self.ema_decay < 1.0, "ema_decay", "must be in [0, 1) (0 = off)", self.ema_decay)
         for key in ("log_every", "checkpoint_every", "check_every", "keep_checkpoints"):
             require(getattr(self, key) >= 1, key, "must be >= 1", getattr(self, key))

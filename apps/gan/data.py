@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import torch
 from PIL import Image
 
-from apps.gan.folder import folder_images, report_scan, scan_folder
+from apps.gan.folder import folder_images, open_image, report_scan, scan_folder
 from apps.gan.images import ImageSet, LazyImages, TensorImages, first, resize_tensor
 from common.errors import UserError
 
@@ -80,9 +81,9 @@ def _torchvision(cfg: Any) -> tuple[ImageSet, ImageSet, int]:
         sets = []
         for split in ("train", "test"):
             ds = make(split=split, target_type=[])
-            sets.append(LazyImages(list(range(len(ds))), lambda i, ds=ds: ds[i][0], cfg.image_size, cfg.channels,
-                                   None, describe=lambda i, ds=ds: f"CelebA {ds.filename[i]}",
-                                   identity=f"celeba:{split}:{len(ds)}"))
+            folder = Path(ds.root) / ds.base_folder / "img_align_celeba"
+            sets.append(LazyImages([folder / f for f in ds.filename], open_image, cfg.image_size, cfg.channels,
+                                   None, identity=f"celeba:{split}:{len(ds)}"))
         return sets[0], sets[1], 0
     out = []
     for train in (True, False):
@@ -155,7 +156,7 @@ def _hf(cfg: Any) -> tuple[LazyImages, int]:
         num_classes = int(getattr(feature, "num_classes", 0) or (int(labels.max()) + 1 if len(labels) else 0))
     identity = f"hf:{getattr(ds, '_fingerprint', '')}:{cfg.path or cfg.hf_name}:{cfg.hf_split}:{cfg.hf_image_column}"
     images = LazyImages(list(range(len(ds))), _HFRows(ds, cfg.hf_image_column), cfg.image_size, cfg.channels,
-                        labels, describe=lambda i: f"row {i} of '{cfg.path or cfg.hf_name}'", identity=identity)
+                        labels, identity=identity)
     return images, num_classes
 
 

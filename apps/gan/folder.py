@@ -94,7 +94,7 @@ def report_scan(scan: FolderScan, root: str | Path, limit: int = 5) -> str:
     return "\n".join(lines)
 
 
-def _open(path: Path) -> Image.Image:
+def open_image(path: Path) -> Image.Image:
     with Image.open(path) as img:
         img.load()
         return img.copy() if img.mode in ("L", "RGB") else img.convert("RGBA" if "A" in img.getbands() else "RGB")
@@ -107,5 +107,4 @@ def folder_images(scan: FolderScan, root: str | Path, size: int, channels: int) 
     for f in scan.files:
         h.update(f"{f.relative_to(base)}\0{f.stat().st_size}\n".encode())
     labels = None if scan.labels is None else torch.tensor(scan.labels, dtype=torch.long)
-    return LazyImages(scan.files, _open, size, channels, labels, describe=lambda p: f"'{p}'",
-                      identity=f"folder:{h.hexdigest()}")
+    return LazyImages(scan.files, open_image, size, channels, labels, identity=f"folder:{h.hexdigest()}")

@@ -87,15 +87,17 @@ class TensorImages:
 
 
 class LazyImages:
-    """Images decoded on demand by ``load(key) -> PIL.Image`` (folders, CelebA, Hugging Face)."""
+    """Images decoded on demand by ``load(key) -> PIL.Image`` (folders, CelebA, Hugging Face).
+
+    ``load`` must be picklable (a module-level function or a class instance, not a lambda) so
+    DataLoader workers started with ``spawn`` (macOS, Windows) can receive the set."""
 
     def __init__(self, keys: Sequence[Any], load: Callable[[Any], Image.Image], size: int, channels: int,
-                 labels: torch.Tensor | None, describe: Callable[[Any], str] = str, identity: str = ""):
+                 labels: torch.Tensor | None, identity: str = ""):
         self.keys = list(keys)
         self.load = load
         self.size, self.channels = size, channels
         self.labels = None if labels is None else labels.long()
-        self.describe = describe
         self.identity = identity
 
     def __len__(self) -> int:
@@ -107,7 +109,7 @@ class LazyImages:
             return to_square(img, self.size, self.channels)
         except (OSError, ValueError, SyntaxError) as exc:
             # It passed the scan at start-up but not a full decode (e.g. a truncated JPEG).
-            raise UserError(f"image {self.describe(key)} cannot be decoded ({exc}); remove or fix it "
+            raise UserError(f"image '{key}' cannot be decoded ({exc}); remove or fix it "
                             "and re-run (the run resumes from its last checkpoint)") from None
 
     def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -120,7 +122,7 @@ class LazyImages:
 
     def subset(self, indices: torch.Tensor) -> "LazyImages":
         return LazyImages([self.keys[int(i)] for i in indices], self.load, self.size, self.channels,
-                          None if self.labels is None else self.labels[indices], self.describe,
+                          None if self.labels is None else self.labels[indices],
                           f"{self.identity}|subset:{hashlib.sha256(indices.numpy().tobytes()).hexdigest()[:16]}")
 
     def digest(self) -> str:

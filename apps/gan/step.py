@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from apps.gan.augment import random_offsets, shift_generator, translate
 from apps.gan.data import to_model_range
 from apps.gan.ema import EMA
 from apps.gan.sampling import noise
@@ -57,6 +58,7 @@ class Stepper:
     probes: Any = None
     remedies: Any = None
     guard: Any = None
+    augment_shift: int = 0  # DiffAugment translation of D's inputs, in pixels (0 = off)
     sums: torch.Tensor = field(default=None)  # type: ignore[assignment]  # loss_d, loss_g, D(x), D(G(z))
 
     def __post_init__(self) -> None:
@@ -74,11 +76,18 @@ class Stepper:
         if self.remedies is not None:
             self.remedies.before_step(step)
 
+        aug = lambda x, k: x  # noqa: E731 - identity unless augmenting
+        if self.augment_shift > 0:
+            # three draws for the global batch (D real, D fake, G), this process's slice of each
+            offs = random_offsets(3 * self.batch_size, self.augment_shift, shift_generator(self.seed, step))
+            offs = offs.view(3, self.batch_size, 2)[:, rank * per:(rank + 1) * per]
+            aug = lambda x, k: translate(x, offs[k], self.augment_shift)  # noqa: E731
+
         # D: maximise log D(x) + log(1 - D(G(z)))
         with acc.autocast():
             fake = self.G(z)
-            out_real = self.D(real)
-            out_fake = self.D(fake.detach())
+            out_real = self.D(aug(real, 0))
+            out_fake = self.D(aug(fake.detach(), 1))
         loss_d = d_loss(out_real, out_fake, self.loss)
         self.opt_d.zero_grad(set_to_none=True)
         acc.backward(loss_d)
@@ -89,7 +98,7 @@ class Stepper:
         # computes and then throws away.
         self.d_raw.requires_grad_(False)
         with acc.autocast():
-            out_g = self.d_raw(fake)
+            out_g = self.d_raw(aug(fake, 2))
         loss_g = g_loss(out_g, self.loss)
         self.opt_g.zero_grad(set_to_none=True)
         acc.backward(loss_g)

@@ -143,7 +143,8 @@ def train(cfg: GanConfig, allow_config_change: bool = False) -> RunDir:
     bar = tqdm(total=cfg.steps, initial=start, disable=not (main and cfg.train.progress), desc="train",
                dynamic_ncols=True)
     one_step = Stepper(G, D, g_raw, d_raw, opt_g, opt_d, accelerator, cfg.optim.loss, cfg.seed,
-                       cfg.train.batch_size, ema, probes, remedies, guard)
+                       cfg.train.batch_size, ema, probes, remedies, guard,
+                       augment_shift=round(cfg.train.augment * cfg.data.image_size))
     sums = one_step.sums  # loss_d, loss_g, D(x), D(G(z)) summed on the device since the last log
     t_last, n_since, last_good, acted = time.time(), 0, run.latest_checkpoint(), {}
     G.train()

@@ -107,6 +107,8 @@ class ModelConfig:
         require(self.max_len >= 8, "max_len", "must be >= 8", self.max_len)
         require(self.activation in ACTIVATIONS, "activation", f"must be one of {', '.join(ACTIVATIONS)}",
                 self.activation)
+        require(self.impl != "torch" or (self.activation in ("relu", "gelu") and not self.act_params), "activation",
+                "model.impl=torch (torch.nn.Transformer) supports only relu or gelu without act_params", self.activation)
         try:  # build one to validate the parameters now, not deep inside model construction
             make_activation(self.activation, channels=self.d_ff, dim=-1, **self.act_params)
         except ValueError as exc:

@@ -238,7 +238,8 @@ class PrefixState:
 
 
 class TorchTransformerSeq2Seq(nn.Module):
-    """The plain ``torch.nn.Transformer`` (ReLU FFN) with the same embedder and generator."""
+    """The plain ``torch.nn.Transformer`` (ReLU or GELU FFN, applied functionally, so the probes
+    see no activation modules) with the same embedder and generator as ours."""
 
     def __init__(self, cfg: ModelConfig, vocab_size: int, pad_id: int):
         super().__init__()
@@ -251,10 +252,14 @@ class TorchTransformerSeq2Seq(nn.Module):
             num_decoder_layers=cfg.dec_layers,
             dim_feedforward=cfg.d_ff,
             dropout=cfg.dropout,
-            activation="relu",
+            activation=cfg.activation,  # "relu" or "gelu" (checked by ModelConfig)
             batch_first=True,
             norm_first=cfg.norm_first,
         )
+        # Inference would otherwise take the prototype nested-tensor path (a warning on every call,
+        # zeros at padded positions); training never does, so this changes no trained result.
+        self.transformer.encoder.enable_nested_tensor = False
+        self.transformer.encoder.use_nested_tensor = False
         self.generator = nn.Linear(cfg.d_model, vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.generator.weight = self.embed.tok.weight
