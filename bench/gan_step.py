@@ -14,7 +14,8 @@ same pre-loaded real batches, so the table compares the step and nothing else:
 - ``ours``: :class:`apps.gan.step.Stepper` as the training loop runs it (accelerate's prepared
   models and optimizers, noise a pure function of (seed, step), device-side log sums and the
   divergence flag), with probes off / EMA off, then with the EMA on, then with the probes at
-  their defaults (``ProbeConfig()``: every 10th step, 20-step windows, read out as the loop does).
+  their defaults (``ProbeConfig()``: every 10th step, 20-step windows, read out as the loop does),
+  and — when the config augments — the config's whole recipe (EMA + DiffAugment + probes).
 
 Variants run interleaved in ``--rounds`` rounds of ``--steps`` steps after a warm-up, and the
 median images/s per variant is reported with its ratio to ``plain``: machines are noisy, so only
@@ -86,7 +87,7 @@ def plain_loop(cfg: GanConfig, device: torch.device):
     return step
 
 
-def our_loop(cfg: GanConfig, accelerator, probes_on: bool, ema_on: bool):
+def our_loop(cfg: GanConfig, accelerator, probes_on: bool, ema_on: bool, augment: bool = False):
     """apps.gan's step as the training loop runs it, probes read out as the loop reads them."""
     torch.manual_seed(cfg.seed)
     g, d = build_models(cfg.model, cfg.data.image_size, cfg.data.channels)
@@ -101,7 +102,8 @@ def our_loop(cfg: GanConfig, accelerator, probes_on: bool, ema_on: bool):
     guard = DivergenceGuard(cfg.train.check_every)
     G, D, opt_g, opt_d = accelerator.prepare(g, d, opt_g, opt_d)
     stepper = Stepper(G, D, accelerator.unwrap_model(G), accelerator.unwrap_model(D), opt_g, opt_d, accelerator,
-                      cfg.optim.loss, cfg.seed, cfg.train.batch_size, ema, probes, None, guard)
+                      cfg.optim.loss, cfg.seed, cfg.train.batch_size, ema, probes, None, guard,
+                      augment_shift=round(cfg.train.augment * cfg.data.image_size) if augment else 0)
 
     def step(i: int, real_u8: torch.Tensor) -> None:
         stepper(i, real_u8)
@@ -138,6 +140,8 @@ def main() -> None:
         "ours, probes off, EMA on": our_loop(cfg, accelerator, probes_on=False, ema_on=True),
         "ours, probes on (defaults)": our_loop(cfg, accelerator, probes_on=True, ema_on=False),
     }
+    if cfg.train.augment > 0:  # the config's full recipe: EMA + DiffAugment + probes
+        variants["ours, config (EMA, augment, probes)"] = our_loop(cfg, accelerator, True, True, augment=True)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for fn in variants.values():  # warm-up: allocator, kernels, first probe windows
         for s in range(args.warmup):
@@ -160,10 +164,10 @@ def main() -> None:
           f"batch {bs}, {dev_name}; torch {torch.__version__}")
     print(f"{args.rounds} interleaved rounds × {args.steps} steps (after {args.warmup} warm-up steps); median")
     base = statistics.median(rates["plain (pytorch/examples)"])
-    print(f"{'variant':32s} {'images/s':>10s} {'ratio':>7s}   rounds")
+    print(f"{'variant':36s} {'images/s':>10s} {'ratio':>7s}   rounds")
     for name, vals in rates.items():
         med = statistics.median(vals)
-        print(f"{name:32s} {med:10.1f} {med / base:7.3f}   " + " ".join(f"{v:.0f}" for v in vals))
+        print(f"{name:36s} {med:10.1f} {med / base:7.3f}   " + " ".join(f"{v:.0f}" for v in vals))
     probes_cost = 1 - statistics.median(rates["ours, probes on (defaults)"]) / statistics.median(rates["ours, probes off"])
     print(f"probe cost at defaults: {100 * probes_cost:.1f}% of our step's throughput")
 

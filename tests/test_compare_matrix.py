@@ -46,6 +46,11 @@ def test_complete_means_evaluated_at_the_final_step(tmp_path: Path) -> None:
     assert not cell.is_complete()
     (cell.run_dir / "eval.json").write_text(json.dumps({"step": 50}))
     assert cell.is_complete()
+    # evaluated by the runner with other evaluate arguments: evaluate again (training is done)
+    (cell.dir / "cell.json").write_text(json.dumps({"eval_args": ["--split", "valid"]}))
+    assert not cell.is_complete()
+    (cell.dir / "cell.json").write_text(json.dumps({"eval_args": []}))
+    assert cell.is_complete()
 
 
 def test_learning_rate_sweep_pairs_each_variant_with_the_baseline_at_the_same_rate(tmp_path: Path) -> None:

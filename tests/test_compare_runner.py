@@ -106,6 +106,8 @@ def test_cells_run_fail_resume_and_skip(tmp_path: Path, fake_python: Path, monke
     assert sum(s.startswith("[FAILED") for s in said) == 2 and any(s.endswith("| killed") for s in said)
     relu0 = cells[0]
     assert json.loads((relu0.dir / "cell.json").read_text())["failed_stage"] == "train"
+    book = json.loads((cells[1].dir / "cell.json").read_text())
+    assert book["returncode"] == 0 and book["train_cpu_s"] > 0 and book["wall_s"] >= book["train_s"] > 0
     assert "trained 20 threads 1" in (cells[1].dir / "train.log").read_text()  # one thread per cell
 
     # The first cell of the study finished before any sibling started (caches are built once).

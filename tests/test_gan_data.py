@@ -50,7 +50,7 @@ def test_folder_with_a_corrupt_file_is_scanned_reported_and_trainable(tmp_path, 
 
     run = tmp_path / "run"
     train_cmd.main(tiny_args(run, 2, "data.source=folder", f"data.path={root}", "data.channels=3",
-                             "data.heldout_fraction=0.25", "train.batch_size=4"))
+                             "data.heldout_fraction=0.25", "train.batch_size=4", "data.workers=1"))
     assert "skipped 1 unreadable file(s)" in capsys.readouterr().out
     assert [r["step"] for r in records(run)] == [2]
 

@@ -99,3 +99,13 @@ def test_sample_and_evaluate_a_trained_run(tmp_path, capsys):
     assert len(list(cache.glob("classifier-*.safetensors"))) == 1
     again = evaluate_cmd.evaluate(str(run), [f"eval.cache_dir={cache}", *TINY_CLASSIFIER], write=False)
     assert again["fid"] == rec["fid"] and again["extractor"] == rec["extractor"]  # cached and deterministic
+
+
+def test_periodic_fid_during_training_is_logged_with_its_extractor(tmp_path):
+    run = tmp_path / "run"
+    train_cmd.main(tiny_args(run, 4, "train.fid_every=2", "train.fid_samples=40",
+                             f"eval.cache_dir={tmp_path / 'cache'}", *TINY_CLASSIFIER))
+    recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    fids = [r for r in recs if "fid" in r]
+    assert [r["step"] for r in fids] == [2, 4]
+    assert all(math.isfinite(r["fid"]) and r["fid_extractor"] == "classifier" and r["fid_samples"] == 40 for r in fids)

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from apps.gan import train as train_cmd
-from apps.gan.config import GanConfig
+from apps.gan.config import GanConfig, OptimConfig, lr_factor
 from apps.gan.data import StepBatches, shard, step_indices
 from apps.gan.ema import EMA, ema_decay_at
 from apps.gan.step import d_loss, g_loss
@@ -26,7 +26,7 @@ def tiny_args(out: Path, steps: int = 6, *extra: str) -> list[str]:
     return ["--config", DIGITS, f"out={out}", f"steps={steps}", "data.image_size=8", "data.max_images=200",
             "model.nz=8", "model.ngf=4", "model.ndf=4", "train.batch_size=16", "train.log_every=2",
             "train.checkpoint_every=3", "train.sample_every=3", "train.progress=false", "train.check_every=2",
-            "probes.every=1", "probes.window=2", *extra]
+            "probes.every=1", "probes.window=2", "train.fid_every=0", *extra]
 
 
 def records(run: Path, name: str = "metrics.jsonl") -> list[dict]:
@@ -118,3 +118,21 @@ def test_digits_config_loads_with_the_documented_defaults():
     base = GanConfig()  # the defaults are pytorch/examples' DCGAN
     assert (base.optim.lr_g, base.optim.lr_d, base.optim.betas) == (2e-4, 2e-4, [0.5, 0.999])
     assert (base.model.g_act, base.model.init, base.train.batch_size, base.data.image_size) == ("relu", "dcgan", 64, 64)
+
+
+def test_linear_schedule_decays_from_its_start_to_the_floor():
+    opt = OptimConfig(schedule="linear", decay_start=0.5, min_lr_ratio=0.1)
+    assert [lr_factor(opt, s, 100) for s in (0, 49, 50)] == [1.0, 1.0, 1.0]
+    assert lr_factor(opt, 75, 100) == pytest.approx(0.55) and lr_factor(opt, 100, 100) == pytest.approx(0.1)
+    assert lr_factor(OptimConfig(), 99, 100) == 1.0  # constant: pytorch/examples
+
+
+def test_augmentation_translates_each_image_by_its_own_offset():
+    from apps.gan.augment import translate
+
+    x = torch.arange(32, dtype=torch.float32).view(2, 1, 4, 4).requires_grad_(True)
+    y = translate(x, torch.tensor([[1, 0], [0, -1]]), max_shift=1)
+    assert y[0, 0, 0].tolist() == [-1.0] * 4 and torch.equal(y[0, 0, 1:], x[0, 0, :3])  # down by one row
+    assert torch.equal(y[1, 0, :, :3], x[1, 0, :, 1:]) and y[1, 0, :, 3].tolist() == [-1.0] * 4  # left by one
+    y.sum().backward()  # differentiable: each input pixel that stays in view gets gradient 1
+    assert x.grad[0, 0, 3].tolist() == [0.0] * 4 and x.grad[0, 0, :3].eq(1).all()

@@ -114,10 +114,11 @@ def test_gan_killed_while_writing_a_checkpoint_resumes_bit_identically(tmp_path)
     """Checkpoints at 3 and 6; the kill tears the step-6 checkpoint, so the re-run resumes from 3.
     The logging window (steps 3-4) and the probe window (steps 3-4) straddle that checkpoint."""
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    gan_train.main(gan_args(whole, 6))
-    kill_during("apps.gan.train", gan_args(killed, 6), "mid_checkpoint:6")
+    args = lambda out: gan_args(out, 6, "train.cpu=true")  # noqa: E731 - bit-identity is promised on the CPU
+    gan_train.main(args(whole))
+    kill_during("apps.gan.train", args(killed), "mid_checkpoint:6")
     assert checkpoint_names(killed) == [".tmp-step_00000006", "step_00000003"]  # the torn one is not "latest"
-    gan_train.main(gan_args(killed, 6))  # the same command again
+    gan_train.main(args(killed))  # the same command again
     assert_same_run(whole, killed)
 
 
@@ -125,7 +126,7 @@ def tr_fault_args(data: Path, out: Path) -> list[str]:
     """20 steps, checkpoints at 11 and 20, dropout on (its RNG must resume too), a probe window
     (3 steps) and the loss-logging window (10 steps) that both straddle the step-11 checkpoint."""
     return tr_args(data, out, 20) + ["model.dropout=0.1", "train.checkpoint_every=11", "probes.every=1",
-                                     "probes.window=3"]
+                                     "probes.window=3", "train.cpu=true"]
 
 
 @pytest.fixture(scope="module")

@@ -124,6 +124,8 @@ def _cost(cells: list[CellData]) -> dict[str, Any]:
     return {
         "train_s": mean([finite(c.timing.get("train_s")) for c in timed if not c.timing.get("resumed")]),
         "eval_s": mean([finite(c.timing.get("eval_s")) for c in timed]),
+        "train_cpu_s": mean([finite(c.timing.get("train_cpu_s")) for c in timed if not c.timing.get("resumed")]),
+        "eval_cpu_s": mean([finite(c.timing.get("eval_cpu_s")) for c in timed]),
         "steps_per_s": mean([steps_per_second(c) for c in cells if c.complete]),
         "throughput": [mean([t[0] for t in tp]), tp[0][1]] if tp else None,
     }

@@ -136,9 +136,14 @@ class Cell:
         return data if isinstance(data, dict) else None
 
     def is_complete(self) -> bool:
-        """Complete = the run's eval.json exists and was made at the cell's final step."""
+        """Complete = the run's eval.json exists, was made at the cell's final step, and (when the
+        runner made it) with the preset's current evaluate arguments — so changing ``eval_args``
+        (another extractor, another split) re-evaluates the cells without retraining them."""
         rec = self.eval_record()
-        return rec is not None and rec.get("step") == self.steps
+        if rec is None or rec.get("step") != self.steps:
+            return False
+        book = self.bookkeeping() or {}
+        return book.get("eval_args", list(self.eval_args)) == list(self.eval_args)
 
     def bookkeeping(self) -> dict | None:
         """The runner's ``cell.json`` (timings, commands, exit status), if any."""

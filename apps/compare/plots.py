@@ -65,7 +65,8 @@ def _band(ax: Any, series: dict[int, list[float]], color: Any, label: str, smoot
     lo = [min(series[s]) for s in steps]
     hi = [max(series[s]) for s in steps]
     w = max(1, len(steps) // 25) if smooth else 1
-    ax.plot(steps, _smooth(mean, w), color=color, label=label, lw=1.6)
+    ax.plot(steps, _smooth(mean, w), color=color, label=label, lw=1.6,
+            marker="o" if len(steps) <= 3 else None, ms=4)  # a lone point needs a marker to be seen
     if len(steps) > 1:
         ax.fill_between(steps, _smooth(lo, w), _smooth(hi, w), color=color, alpha=0.15, lw=0)
     if log and min(lo) > 0:

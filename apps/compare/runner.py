@@ -63,6 +63,7 @@ class Outcome:
     wall_s: float
     stage: str = ""  # "train" or "evaluate" when it failed
     returncode: int = 0
+    resumed: bool = False  # the run directory existed: wall_s is only the rest of the work
 
 
 @dataclass
@@ -105,21 +106,38 @@ class _Live:
                 p.kill()
 
 
-def _run_logged(argv: list[str], log: Path, env: dict[str, str], live: _Live) -> int:
+def _run_logged(argv: list[str], log: Path, env: dict[str, str], live: _Live) -> tuple[int, float | None]:
+    """Run ``argv`` with its output appended to ``log``; (exit status, CPU seconds it used).
+
+    CPU seconds are the cost figure that survives a busy machine: wall time grows with whatever
+    else runs, the process's own user + system time hardly does.
+    """
     with open(log, "a", encoding="utf-8") as fh:
         fh.write(f"\n# {datetime.now().isoformat(timespec='seconds')}  {' '.join(argv)}\n")
         fh.flush()
         with live.lock:
             if live.stopping:
-                return -15
+                return -15, None
             proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=os.getcwd(),
                                     stdin=subprocess.DEVNULL)
             live.add(proc)
         try:
-            return proc.wait()
+            return _wait(proc)
         finally:
             with live.lock:
                 live.discard(proc)
+
+
+def _wait(proc: subprocess.Popen) -> tuple[int, float | None]:
+    """Wait for ``proc``; with its resource usage where the OS reports it (wait4)."""
+    if hasattr(os, "wait4"):
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except ChildProcessError:  # already reaped by an interrupt's terminate_all()
+            return proc.wait(), None
+        proc.returncode = os.waitstatus_to_exitcode(status)  # tell Popen, or it would wait again
+        return proc.returncode, usage.ru_utime + usage.ru_stime
+    return proc.wait(), None
 
 
 def run_cell(cell: Cell, threads: int = 1, live: _Live | None = None, python: str = sys.executable) -> Outcome:
@@ -129,13 +147,13 @@ def run_cell(cell: Cell, threads: int = 1, live: _Live | None = None, python: st
     env = cell_env(threads)
     resumed = cell.run_dir.exists()
     t0 = time.time()
-    rc = _run_logged(cell.train_argv(python), cell.dir / "train.log", env, live)
+    rc, train_cpu = _run_logged(cell.train_argv(python), cell.dir / "train.log", env, live)
     t1 = time.time()
-    eval_s, stage = 0.0, ""
+    eval_s, eval_cpu, stage = 0.0, None, ""
     if rc != 0:
         stage = "train"
     else:
-        rc = _run_logged(cell.eval_argv(python), cell.dir / "eval.log", env, live)
+        rc, eval_cpu = _run_logged(cell.eval_argv(python), cell.dir / "eval.log", env, live)
         eval_s = time.time() - t1
         if rc != 0:
             stage = "evaluate"
@@ -144,14 +162,16 @@ def run_cell(cell: Cell, threads: int = 1, live: _Live | None = None, python: st
     wall = time.time() - t0
     record = {
         "study": cell.study, "app": cell.app, "variant": cell.variant, "seed": cell.seed,
-        "steps": cell.steps, "commands": cell.commands(threads), "train_s": round(t1 - t0, 3),
+        "steps": cell.steps, "eval_args": list(cell.eval_args), "commands": cell.commands(threads), "train_s": round(t1 - t0, 3),
         "eval_s": round(eval_s, 3), "wall_s": round(wall, 3), "resumed": resumed,
+        "train_cpu_s": None if train_cpu is None else round(train_cpu, 3),
+        "eval_cpu_s": None if eval_cpu is None else round(eval_cpu, 3),
         "returncode": rc, "failed_stage": stage or None, "threads": threads,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     if not live.stopping:  # an interrupted cell is neither done nor failed
         (cell.dir / CELL_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    return Outcome(cell, rc == 0, wall, stage, rc)
+    return Outcome(cell, rc == 0, wall, stage, rc, resumed)
 
 
 class _Lock:
@@ -239,7 +259,7 @@ def run_matrix(
     guesses: dict[str, float],
     jobs: int,
     threads: int = 1,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] | None = None,
     python: str = sys.executable,
 ) -> list[Outcome]:
     """Run every incomplete cell, ``jobs`` at a time; returns the outcomes of those run.
@@ -247,6 +267,7 @@ def run_matrix(
     The first cell of a study runs before its siblings start, so per-dataset caches (the GAN's
     FID classifier, a generated corpus) are built once instead of by several processes racing.
     """
+    say = say or _print
     todo = [c for c in cells if not c.is_complete()]
     done_before = len(cells) - len(todo)
     est = Estimator(guesses, cells)
@@ -291,7 +312,7 @@ def run_matrix(
                     primed.add(cell.study)
                     started.pop(cell, None)
                     finished += 1
-                    if out.ok:
+                    if out.ok and not out.resumed:
                         est.add(cell.study, out.wall_s)
                     left = est.left(pending, {c: started[c] for c in running.values()}, jobs)
                     if out.ok:
@@ -331,6 +352,10 @@ def _terminate_as_exit() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)  # progress must reach a log file as it happens, not when a buffer fills
 
 
 def _headline(cell: Cell) -> str:

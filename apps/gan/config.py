@@ -115,12 +115,33 @@ class OptimConfig:
     """Adam betas for both networks (DCGAN's 0.5 momentum)."""
     loss: Literal["nonsaturating", "hinge"] = "nonsaturating"
     """``nonsaturating``: DCGAN's BCE (G maximises log D(G(z))); ``hinge``: SNGAN/BigGAN's hinge."""
+    schedule: Literal["constant", "linear"] = "constant"
+    """``constant`` (pytorch/examples) or ``linear``: both learning rates fall linearly from
+    ``decay_start``·steps to ``min_lr_ratio``·lr at ``steps`` (re-running with a larger ``steps``
+    re-plans the decay, so an extended run differs from one trained that long from the start)."""
+    decay_start: float = 0.5
+    """``linear``: where the decay begins, as a fraction of ``steps``."""
+    min_lr_ratio: float = 0.0
+    """``linear``: the final learning rate as a fraction of the initial one."""
 
     def __post_init__(self) -> None:
         require(self.lr_g > 0, "lr_g", "must be > 0", self.lr_g)
         require(self.lr_d > 0, "lr_d", "must be > 0", self.lr_d)
         require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas",
                 "must be two numbers in [0, 1)", self.betas)
+        require(0.0 <= self.decay_start < 1.0, "decay_start", "must be in [0, 1)", self.decay_start)
+        require(0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio", "must be in [0, 1]", self.min_lr_ratio)
+
+
+def lr_factor(optim: OptimConfig, step: int, steps: int) -> float:
+    """The learning-rate multiplier at ``step`` (0-based) of a ``steps``-step run: a pure function."""
+    if optim.schedule == "constant":
+        return 1.0
+    start = int(optim.decay_start * steps)
+    if step < start:
+        return 1.0
+    frac = (step - start) / max(1, steps - start)
+    return 1.0 - (1.0 - optim.min_lr_ratio) * frac
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import torch
 from tqdm import tqdm
 
-from apps.gan.config import GanConfig
+from apps.gan.config import GanConfig, lr_factor
 from apps.gan.data import StepBatches, batch_loader, load_data
 from apps.gan.ema import EMA
 from apps.gan.model import build_models, count_parameters, init_models
@@ -150,6 +150,10 @@ def train(cfg: GanConfig, allow_config_change: bool = False) -> RunDir:
     G.train()
     D.train()
     for step, (real_u8, _) in zip(range(start, cfg.steps), loader):
+        factor = lr_factor(cfg.optim, step, cfg.steps)
+        for opt, base in ((opt_g, cfg.optim.lr_g), (opt_d, cfg.optim.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * factor
         one_step(step, real_u8)
         done, n_since = step + 1, n_since + 1
         bar.update(1)
@@ -166,7 +170,7 @@ def train(cfg: GanConfig, allow_config_change: bool = False) -> RunDir:
             ld, lg, dr, df = (v / n_since for v in total)
             elapsed = time.time() - t_last
             rec = {"step": done, "loss_d": ld, "loss_g": lg, "d_real": dr, "d_fake": df,
-                   "lr": cfg.optim.lr_g, "lr_d": cfg.optim.lr_d,
+                   "lr": cfg.optim.lr_g * factor, "lr_d": cfg.optim.lr_d * factor,
                    "images_per_s": n_since * cfg.train.batch_size / max(elapsed, 1e-9),
                    "epoch": done * cfg.train.batch_size // n, **acted}
             run.log_metrics(rec)
