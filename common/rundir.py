@@ -95,6 +95,8 @@ def read_marker(path: Path) -> dict:
 
 def _check_marker(path: Path, app: str) -> None:
     data = read_marker(path)
+    if not isinstance(data.get("app"), str):
+        raise UserError(f"'{path / MARKER}' is corrupt; this run directory cannot be used")
     if data.get("app") != app:
         raise UserError(
             f"'{path}' is a run directory of the {data.get('app')!r} app, not {app!r}; "
@@ -240,7 +242,9 @@ class RunDir:
             return
         for name in ("metrics.jsonl", "probes.jsonl"):
             if (self.path / name).exists():
-                kept = [r for r in self.read_jsonl(name) if r.get("step", 0) <= step]
+                # probes.jsonl steps are 0-based step indices; metrics.jsonl counts completed steps
+                kept = [r for r in self.read_jsonl(name)
+                        if (r.get("step", 0) < step if name == "probes.jsonl" else r.get("step", 0) <= step)]
                 atomic_write_text(self.path / name, "".join(json.dumps(r) + "\n" for r in kept))
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -378,8 +382,14 @@ class RunDir:
         """
         ckpt = self.latest_checkpoint()
         if ckpt is None:
+            self._truncate_logs(0)  # records of a run killed before its first checkpoint
+            self._barrier()
             return None
-        meta_app = json.loads((ckpt / "meta.json").read_text(encoding="utf-8")).get("app")
+        try:
+            meta_app = json.loads((ckpt / "meta.json").read_text(encoding="utf-8")).get("app")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+            raise UserError(f"checkpoint file '{ckpt / 'meta.json'}' is corrupt or truncated ({type(exc).__name__}); "
+                            "delete that checkpoint directory to resume from the previous one") from None
         if meta_app != self.app:
             raise UserError(f"checkpoint '{ckpt}' was written by the {meta_app!r} app, not {self.app!r}")
         for name, model in models.items():
