@@ -17,7 +17,8 @@ import pytest
 from apps.compare.config import CompareConfig
 from apps.compare.main import main
 from apps.compare.matrix import build_matrix
-from apps.compare.runner import Estimator, cell_env, fmt_duration, run_matrix
+from apps.compare.procs import cell_env
+from apps.compare.runner import Estimator, fmt_duration, run_matrix
 from common.config import config_from_dict
 from common.errors import UserError
 

@@ -1,1 +1,12 @@
-"""The comparison runner: app × variant × seed matrices of real runs, and an honest A/B report."""
+"""The comparison runner: app × variant × seed matrices of real runs, and an honest A/B report.
+
+    python -m apps.compare --config configs/compare/quick.yaml [key=value ...]
+    python -m apps.compare --config configs/compare/quick.yaml --dry-run       # cells and commands
+    python -m apps.compare --config configs/compare/quick.yaml --report-only   # rewrite the report
+
+Layout: ``config`` (the preset schema) → ``matrix`` (cells and their commands) → ``runner`` +
+``procs`` (run them as subprocesses, resumably) → ``collect`` + ``metrics`` (read the run
+directories) → ``stats`` + ``analysis`` (intervals, paired tests, Holm, MDE, verdicts; this is
+summary.json) → ``report`` + ``plots`` + ``examples`` (blocks of ``doc``) → ``report_md`` /
+``report_html`` (the two renderings).
+"""

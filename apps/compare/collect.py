@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from apps.compare.matrix import Cell
 from common.config import yaml_load
 
@@ -98,7 +100,7 @@ def read_cell(cell: Cell) -> CellData:
     try:
         cfg = yaml_load((run / "config.yaml").read_text(encoding="utf-8"))
         data.config = cfg if isinstance(cfg, dict) else None
-    except (OSError, ValueError, Exception):  # noqa: BLE001 - a damaged config only loses a column
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # a damaged config only loses the examples
         data.config = None
     data.metrics = read_jsonl(run / "metrics.jsonl")
     data.probes = read_jsonl(run / "probes.jsonl")

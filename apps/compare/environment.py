@@ -9,7 +9,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
-from apps.compare.runner import REPO_ROOT
+from apps.compare.procs import REPO_ROOT
 
 
 def _version(dist: str) -> str | None:
