@@ -8,7 +8,7 @@
    slower per sentence than greedy × beam width.
 
     python bench/translation_throughput.py                      # untrained models, synthetic batches
-    python bench/translation_throughput.py --run runs/translation/m30k-leaky   # a trained run's test set
+    python bench/translation_throughput.py --run runs/translation/m30k-leaky --decode-only  # a trained model
 
 Prints a table; asserts nothing (tests assert behaviour, benchmarks report figures).
 """
@@ -100,6 +100,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3, help="optimizer steps timed per round")
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--decode-only", action="store_true", help="skip the training-throughput table")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -113,17 +114,18 @@ def main() -> None:
         "ours fused_leaky_relu 0.2": ModelConfig(activation="fused_leaky_relu", act_params={"alpha": 0.2}, **base),
     }
     models = {k: init_model(build_model(c, args.vocab, PAD), c) for k, c in variants.items()}
-    batch = synthetic_batch(args.batch, args.vocab, 8, 24, seed=1)
-    tokens = int((batch[0] != PAD).sum() + (batch[2] != PAD).sum())
-    speeds = train_speed(models, batch, args.rounds, args.steps)
-    ref = speeds["torch.nn.Transformer (relu)"]
-    print(f"# training throughput — {args.batch} pairs ({tokens} tokens) per step, d={args.d_model}, "
-          f"{args.layers}+{args.layers} layers, FFN {args.d_ff}, vocab {args.vocab}, {args.threads} thread(s), "
-          f"median of {args.rounds} interleaved rounds × {args.steps} steps\n")
-    print("| model | parameters | tokens/s | ratio to torch.nn.Transformer |")
-    print("| --- | ---: | ---: | ---: |")
-    for name, tps in speeds.items():
-        print(f"| {name} | {count_parameters(models[name]) / 1e6:.2f}M | {tps:,.0f} | {tps / ref:.3f} |")
+    if not args.decode_only:
+        batch = synthetic_batch(args.batch, args.vocab, 8, 24, seed=1)
+        tokens = int((batch[0] != PAD).sum() + (batch[2] != PAD).sum())
+        speeds = train_speed(models, batch, args.rounds, args.steps)
+        ref = speeds["torch.nn.Transformer (relu)"]
+        print(f"# training throughput — {args.batch} pairs ({tokens} tokens) per step, d={args.d_model}, "
+              f"{args.layers}+{args.layers} layers, FFN {args.d_ff}, vocab {args.vocab}, {args.threads} thread(s), "
+              f"median of {args.rounds} interleaved rounds × {args.steps} steps\n")
+        print("| model | parameters | tokens/s | ratio to torch.nn.Transformer |")
+        print("| --- | ---: | ---: | ---: |")
+        for name, tps in speeds.items():
+            print(f"| {name} | {count_parameters(models[name]) / 1e6:.2f}M | {tps:,.0f} | {tps / ref:.3f} |")
 
     if args.run:
         from apps.translation.data import load_split

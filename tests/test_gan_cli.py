@@ -105,3 +105,22 @@ def test_two_process_cpu_run_writes_one_set_of_logs_and_resumes_on_one(tmp_path)
 
     train_cmd.main(tiny_args(run, 6))  # the 2-process run resumes on one process
     assert [r["step"] for r in records(run)] == [2, 4, 6]
+
+
+def test_divergence_stops_with_the_step_and_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
+    import apps.gan.step as step_mod
+
+    real_d_loss = step_mod.d_loss
+    calls = {"n": 0}
+
+    def poisoned(r, f, kind):  # the 4th step's loss is NaN
+        calls["n"] += 1
+        loss = real_d_loss(r, f, kind)
+        return loss * float("nan") if calls["n"] == 4 else loss
+
+    monkeypatch.setattr(step_mod, "d_loss", poisoned)
+    run = tmp_path / "run"
+    line = run_cli(train_cmd.main, tiny_args(run, 8), capsys)
+    assert line.startswith("error: training diverged: a loss became NaN/Inf at or before step 4; ")
+    assert f"the last good checkpoint is '{run / 'checkpoints' / 'step_00000003'}'" in line
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000003"]  # nothing diverged saved

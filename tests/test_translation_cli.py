@@ -145,6 +145,10 @@ def test_translate_cli_reads_stdin_and_writes_stdout(trained):
 
     loaded = load_trained(str(run))
     assert translate_texts(loaded.model, loaded.tokenizer, lines, loaded.cfg.decode, beam=1) == out[:3]
+    bad = subprocess.run([sys.executable, "-m", "apps.translation.translate", "--run", str(run)],
+                         input=b"Der hund.\n\xff kaputt\n", capture_output=True, env=env, cwd=ROOT)
+    assert bad.returncode == 2 and bad.stderr.decode() == (
+        "error: standard input line 2 is not UTF-8 text; re-encode the input as UTF-8\n")
 
 
 def test_bad_inputs_end_with_one_line_and_exit_2(trained, tmp_path, capsys):
@@ -226,3 +230,16 @@ def test_torch_reference_trains_and_evaluates_the_same_way(trained, tmp_path, ca
     assert result["num_sentences"] == 30 and result["step"] == 20
     code, err = run_cli(train_cmd.main, tiny_args(data, tmp_path / "bad", steps=20) + ["model.impl=torch"], capsys)
     assert code == 2 and "model.activation" in err  # the config's leaky_relu cannot go into nn.Transformer
+
+
+def test_remedies_run_on_the_ffn_units(trained, tmp_path):
+    data, _ = trained
+    run = tmp_path / "remedies"
+    train_cmd.main(tiny_args(data, run, steps=30) + [
+        "model.activation=relu", "model.act_params={}", "remedies.bias_init=0.1", "remedies.weight_decay=0.01",
+        "remedies.warming_gamma=0.1", "remedies.warming_steps=10", "remedies.kick_every=10", "remedies.redo_every=15",
+        "remedies.redo_tau=0.5", "probes.every=1", "probes.window=5"])
+    recs = records(run)
+    assert any("recycled" in r for r in recs) and any("kicked" in r for r in recs)
+    layers = {(p["model"], p["layer"]) for p in records(run, "probes.jsonl")}
+    assert layers == {("encoder", "0.ffn.act"), ("decoder", "0.ffn.act")}

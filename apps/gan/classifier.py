@@ -8,8 +8,8 @@ gives the class histogram of generated samples. Such a FID is only comparable wi
 
 **Architecture** (fixed; ``w`` = ``width``, ``F`` = ``features``, input C×S×S in [-1, 1]):
 conv3×3(C→w) ReLU, conv3×3(w→w) ReLU, maxpool 2, conv3×3(w→2w) ReLU, conv3×3(2w→2w) ReLU,
-adaptive average pool to 4×4, linear(32w→F) ReLU  ← the FID/KID features; dropout 0.3,
-linear(F→classes).
+adaptive average pool to 4×4, linear(32w→F) ReLU  ← the FID/KID features (times a fixed scale,
+1 / their RMS over the training images); dropout 0.3, linear(F→classes).
 
 **Recipe**: Adam(``lr``), ``epochs`` passes in batches of ``batch_size`` over the training
 split, learning rate halved at 50% and 75% of the steps, per-image random translation by up to
@@ -41,7 +41,7 @@ from apps.gan.data import ImageData, to_model_range
 from apps.gan.images import ImageSet
 from common.errors import UserError
 
-ARCH_VERSION = 1  # bump when the architecture or recipe code changes: it enters the cache key
+ARCH_VERSION = 2  # bump when the architecture or recipe code changes: it enters the cache key
 
 
 class SmallCNN(nn.Module):
@@ -61,9 +61,12 @@ class SmallCNN(nn.Module):
         )
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(features, num_classes))
         self.num_features = features
+        # 1 / RMS of the features over the training images, set after training: FID/KID see
+        # features of unit scale, so KID's cubic kernel (x·y/d + 1)³ stays in its useful range.
+        self.register_buffer("feature_scale", torch.ones(()))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        return self.body(x) * self.feature_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
@@ -127,6 +130,10 @@ def train_classifier(data: ImageData, recipe: Any, device: torch.device | str = 
             opt.step()
             step += 1
     model.eval()
+    with torch.no_grad():
+        sq = sum(float(model.body(to_model_range(x_train[i:i + 500], device)).square().sum())
+                 for i in range(0, n, 500))
+        model.feature_scale.fill_(1.0 / max(1e-12, (sq / (n * recipe.features)) ** 0.5))
     acc = accuracy(model, x_ho, y_ho, device)
     log(f"classifier extractor: trained {recipe.epochs} epochs on {n} images in {time.time() - t0:.0f}s; "
         f"held-out accuracy {acc:.4f} ({len(x_ho)} images)")

@@ -200,7 +200,7 @@ class ClassifierConfig:
     """Channels of the first conv pair (the second pair has twice as many)."""
     features: int = 128
     """Size of the penultimate layer: the feature vector FID/KID are computed on."""
-    epochs: int = 20
+    epochs: int = 40
     """Passes over the training images."""
     batch_size: int = 64
     lr: float = 1e-3

@@ -96,7 +96,9 @@ def validate(model, cfg: TranslationConfig, tokenizer: BPETokenizer, valid, acce
     idx = list(range(rank, n, world))
     tok_ids = {"pad": tokenizer.pad_id, "bos": tokenizer.bos_id, "eos": tokenizer.eos_id}
     hyps = translate_ids(raw, [src_ids[i][:-1] for i in idx], tok_ids, cfg.decode, dev, beam=1)
-    pairs = sorted(gather_object(list(zip(idx, tokenizer.decode(hyps)))) if world > 1 else list(zip(idx, tokenizer.decode(hyps))))
+    pairs = list(zip(idx, tokenizer.decode(hyps)))
+    if world > 1:
+        pairs = sorted(gather_object(pairs))  # every process's shard, back in sentence order
     refs = tokenizer.decode([tgt_ids[i] for i in range(n)])
     texts = [h for _, h in pairs]
     raw.train()

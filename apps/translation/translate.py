@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence, TextIO
+from typing import BinaryIO, Iterable, Iterator, Sequence, TextIO
 
 from apps.translation.config import DecodeConfig
 from apps.translation.decode import translate_texts
@@ -16,7 +16,16 @@ from apps.translation.runtime import load_trained
 from common.errors import UserError, cli
 
 
-def translate_stream(run: str, inp: TextIO, out: TextIO, beam: int | None = None,
+def utf8_lines(stream: BinaryIO) -> Iterator[str]:
+    """Lines of a byte stream decoded as strict UTF-8, without their line terminators."""
+    for number, raw in enumerate(stream, 1):
+        try:
+            yield raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise UserError(f"standard input line {number} is not UTF-8 text; re-encode the input as UTF-8") from None
+
+
+def translate_stream(run: str, inp: Iterable[str], out: TextIO, beam: int | None = None,
                      length_penalty: float | None = None, chunk: int = 256) -> int:
     """Translate every line of ``inp`` into ``out``; returns the number of lines."""
     loaded = load_trained(run)
@@ -32,14 +41,11 @@ def translate_stream(run: str, inp: TextIO, out: TextIO, beam: int | None = None
         out.flush()
         buf.clear()
 
-    try:
-        for line in inp:
-            buf.append(line.rstrip("\n"))
-            count += 1
-            if len(buf) >= chunk:
-                flush()
-    except UnicodeDecodeError:
-        raise UserError(f"standard input line {count + 1} is not UTF-8 text; re-encode the input as UTF-8") from None
+    for line in inp:
+        buf.append(line.rstrip("\n"))
+        count += 1
+        if len(buf) >= chunk:
+            flush()
     if buf:
         flush()
     return count
@@ -56,10 +62,9 @@ def main(argv: Sequence[str]) -> int:
         raise UserError(f"--beam must be >= 1 (got {args.beam})")
     if args.chunk < 1:
         raise UserError(f"--chunk must be >= 1 (got {args.chunk})")
-    # Read bytes as strict UTF-8 whatever the locale says, and write UTF-8.
-    inp = open(sys.stdin.fileno(), "r", encoding="utf-8", errors="strict", closefd=False)
+    # Read bytes as strict UTF-8 whatever the locale says (exact line numbers in errors), write UTF-8.
     sys.stdout.reconfigure(encoding="utf-8")
-    translate_stream(args.run, inp, sys.stdout, args.beam, args.length_penalty, args.chunk)
+    translate_stream(args.run, utf8_lines(sys.stdin.buffer), sys.stdout, args.beam, args.length_penalty, args.chunk)
     return 0
 
 
