@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image as PILImage
 
+from apps.compare.analysis import analyse
+from apps.compare.collect import read_cell
 from apps.compare.config import CompareConfig, load_preset
 from apps.compare.matrix import Cell, build_matrix, check_cells
 from apps.compare.report import write_report
@@ -169,6 +171,26 @@ def test_markdown_references_figures_that_exist(written: tuple) -> None:
     assert refs and all((root / r).is_file() for r in refs)
     assert "figures/gan_samples_leaky_G.png" in md
     assert "ein Hund leaky" in md and "| a dog |" in md  # translation examples side by side
+
+
+def test_cells_scored_with_another_extractor_are_not_pooled(tmp_path: Path) -> None:
+    cfg = preset(tmp_path)
+    cells = [c for c in build_matrix(cfg) if c.study == "gan"]
+    for c in cells:
+        fake_cell(c)
+    odd = cells[-1]  # leaky_G seed 2: evaluated after the extractor changed
+    ev = json.loads((odd.run_dir / "eval.json").read_text())
+    ev.update(extractor={"name": "classifier", "hash": "fff000", "heldout_accuracy": 0.99}, fid=7.9,
+              confident_share=0.0)
+    (odd.run_dir / "eval.json").write_text(json.dumps(ev))
+    gan = analyse(cfg, [read_cell(c) for c in cells], {})["studies"][0]
+    assert "1 cell(s) were evaluated with another feature extractor" in gan["warnings"][0]
+    assert gan["extractor"]["hash"] == "abc123def456"
+    leaky = next(v for v in gan["variants"] if v["name"] == "leaky_G")
+    assert set(leaky["metrics"]["fid"]["values"]) == {"0", "1"}  # seed 2's FID is left out
+    assert set(leaky["metrics"]["confident_share"]["values"]) == {"0", "1"}  # and its class statistics
+    assert set(leaky["metrics"]["dead_frac.G"]["values"]) == {"0", "1", "2"}  # probes do not depend on it
+    assert next(c for c in gan["comparisons"] if c["metric"] == "fid")["n"] == 2
 
 
 def test_report_of_nothing_finished_is_still_written(tmp_path: Path) -> None:

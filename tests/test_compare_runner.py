@@ -132,6 +132,15 @@ def test_cells_run_fail_resume_and_skip(tmp_path: Path, fake_python: Path, monke
     assert run_matrix(cells, Path(cfg.out), {"g": 3.0}, jobs=2, python=str(fake_python), say=said.append) == []
     assert "4 complete, 0 to run" in said[0] and not _events(tmp_path)
 
+    # --reevaluate: every cell's evaluate runs again, no train does; training figures are kept.
+    train_s = json.loads((cells[1].dir / "cell.json").read_text())["train_s"]
+    out = run_matrix(cells, Path(cfg.out), {"g": 3.0}, jobs=2, python=str(fake_python), say=said.append,
+                     reevaluate=True)
+    assert len(out) == 4 and all(o.ok for o in out)
+    assert any("0 complete, 4 to run (4 only to evaluate again)" in line for line in said)
+    assert {e["mod"] for e in _events(tmp_path)} == {"apps.gan.evaluate"}
+    assert json.loads((cells[1].dir / "cell.json").read_text())["train_s"] == train_s
+
 
 def test_cli_writes_report_and_refuses_bad_presets(tmp_path: Path, fake_python: Path, capsys: pytest.CaptureFixture) -> None:
     cfg = _cfg(tmp_path, [0, 1])

@@ -47,8 +47,9 @@ def _extractor(cells: list[CellData], warnings: list[str]) -> tuple[dict | None,
     dropped = {c.cell.key for c in cells if c.eval and _extractor_key(c) not in (None, (name, hsh))}
     if dropped:
         warnings.append(
-            f"{len(dropped)} cell(s) were evaluated with another feature extractor; their FID/KID are "
-            f"left out, since FIDs from different extractors are not comparable: {', '.join(sorted(dropped))}")
+            f"{len(dropped)} cell(s) were evaluated with another feature extractor; their FID/KID and class "
+            f"statistics are left out, since FIDs from different extractors are not comparable: {', '.join(sorted(dropped))}. "
+            "Re-run the comparison with --reevaluate to score every cell with the current extractor")
     return info, dropped
 
 

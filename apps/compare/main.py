@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. jobs=1 seeds=[0,1]")
     p.add_argument("--report-only", action="store_true", help="do not run cells; write the report from what exists")
     p.add_argument("--dry-run", action="store_true", help="print the matrix and the cells' commands; run nothing")
+    p.add_argument("--reevaluate", action="store_true",
+                   help="evaluate complete cells again (the app's evaluation changed); training is not repeated")
     return p
 
 
@@ -52,7 +54,8 @@ def main(argv: Sequence[str]) -> int:
     if not args.report_only:
         guesses = {name: s.seconds_per_cell for name, s in cfg.studies.items()}
         python = os.environ.get("LEAKYLAB_COMPARE_PYTHON") or sys.executable
-        outcomes = run_matrix(cells, Path(cfg.out), guesses, jobs, cfg.threads, python=python)
+        outcomes = run_matrix(cells, Path(cfg.out), guesses, jobs, cfg.threads, python=python,
+                              reevaluate=args.reevaluate)
         failed = [o.cell.key for o in outcomes if not o.ok]
     summary = write_report(cfg, cells, environment(cfg.threads, jobs), args.config)
     done = sum(r["status"] == "complete" for r in summary["cells"])

@@ -135,13 +135,15 @@ class Cell:
             return None
         return data if isinstance(data, dict) else None
 
-    def is_complete(self) -> bool:
+    def is_complete(self, ignore_bookkeeping: bool = False) -> bool:
         """Complete = the run's eval.json exists, was made at the cell's final step, and (when the
         runner made it) with the preset's current evaluate arguments — so changing ``eval_args``
         (another extractor, another split) re-evaluates the cells without retraining them."""
         rec = self.eval_record()
         if rec is None or rec.get("step") != self.steps:
             return False
+        if ignore_bookkeeping:
+            return True
         book = self.bookkeeping() or {}
         return book.get("eval_args", list(self.eval_args)) == list(self.eval_args)
 

@@ -46,7 +46,9 @@ DESCRIPTIVE = {
     "gan": ["fid_floor", "classes_covered", "class_kl", "confident_share"],
     "translation": [],
 }
-EXTRACTOR_LABELLED = {"fid", "kid_mean", "fid_floor"}  # features come from the eval's extractor
+# Computed with the eval's extractor network (features, or its class predictions): labelled with
+# it, and never pooled across cells evaluated with different extractors.
+EXTRACTOR_LABELLED = {"fid", "kid_mean", "fid_floor", "classes_covered", "class_kl", "confident_share"}
 
 
 def metric_def(key: str) -> MetricDef:

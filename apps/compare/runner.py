@@ -49,15 +49,25 @@ class Outcome:
     resumed: bool = False  # the run directory existed: wall_s is only the rest of the work
 
 
-def run_cell(cell: Cell, threads: int = 1, live: Live | None = None, python: str = sys.executable) -> Outcome:
-    """Train (or resume) then evaluate one cell; logs and ``cell.json`` go in the cell folder."""
+def run_cell(cell: Cell, threads: int = 1, live: Live | None = None, python: str = sys.executable,
+             evaluate_only: bool = False) -> Outcome:
+    """Train (or resume) then evaluate one cell; logs and ``cell.json`` go in the cell folder.
+
+    ``evaluate_only`` re-runs just the evaluation of a trained cell (the app's evaluation has
+    changed, or the preset's ``eval_args``); the training figures of ``cell.json`` are kept.
+    """
     live = live or Live()
     cell.dir.mkdir(parents=True, exist_ok=True)
     env = cell_env(threads)
-    resumed = cell.run_dir.exists()
+    old = cell.bookkeeping() or {}
+    resumed = cell.run_dir.exists() if not evaluate_only else bool(old.get("resumed"))
     t0 = time.time()
-    rc, train_cpu = run_logged(cell.train_argv(python), cell.dir / "train.log", env, live)
+    if evaluate_only:
+        rc, train_cpu = 0, old.get("train_cpu_s")
+    else:
+        rc, train_cpu = run_logged(cell.train_argv(python), cell.dir / "train.log", env, live)
     t1 = time.time()
+    train_s = old.get("train_s", 0.0) if evaluate_only else t1 - t0
     eval_s, eval_cpu, stage = 0.0, None, ""
     if rc != 0:
         stage = "train"
@@ -66,14 +76,14 @@ def run_cell(cell: Cell, threads: int = 1, live: Live | None = None, python: str
         eval_s = time.time() - t1
         if rc != 0:
             stage = "evaluate"
-        elif not cell.is_complete():
+        elif not cell.is_complete(ignore_bookkeeping=True):
             stage, rc = "evaluate", 1  # exit 0 but no eval.json at the final step: not done
     wall = time.time() - t0
     record = {
         "study": cell.study, "app": cell.app, "variant": cell.variant, "seed": cell.seed,
-        "steps": cell.steps, "eval_args": list(cell.eval_args), "commands": cell.commands(threads), "train_s": round(t1 - t0, 3),
-        "eval_s": round(eval_s, 3), "wall_s": round(wall, 3), "resumed": resumed,
-        "train_cpu_s": None if train_cpu is None else round(train_cpu, 3),
+        "steps": cell.steps, "eval_args": list(cell.eval_args), "commands": cell.commands(threads),
+        "train_s": round(train_s, 3), "eval_s": round(eval_s, 3), "wall_s": round(train_s + eval_s, 3),
+        "resumed": resumed, "train_cpu_s": None if train_cpu is None else round(train_cpu, 3),
         "eval_cpu_s": None if eval_cpu is None else round(eval_cpu, 3),
         "returncode": rc, "failed_stage": stage or None, "threads": threads,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -86,13 +96,14 @@ def run_cell(cell: Cell, threads: int = 1, live: Live | None = None, python: str
 class Estimator:
     """Seconds per cell, per study: the preset's guess until cells have been measured."""
 
-    def __init__(self, guesses: dict[str, float], cells: Sequence[Cell]):
+    def __init__(self, guesses: dict[str, float], cells: Sequence[Cell], key: str = "wall_s"):
+        """``key``: the cell.json time that a cell to run will take (``eval_s`` to re-evaluate)."""
         self.guesses = dict(guesses)
         self.measured: dict[str, list[float]] = {}
         for c in cells:
             rec = c.bookkeeping()
             if rec and rec.get("returncode") == 0 and not rec.get("resumed") and c.is_complete():
-                self.add(c.study, float(rec.get("wall_s", 0.0)))
+                self.add(c.study, float(rec.get(key) or 0.0))
 
     def add(self, study: str, seconds: float) -> None:
         if seconds > 0:
@@ -122,28 +133,35 @@ def run_matrix(
     threads: int = 1,
     say: Callable[[str], None] | None = None,
     python: str = sys.executable,
+    reevaluate: bool = False,
 ) -> list[Outcome]:
     """Run every incomplete cell, ``jobs`` at a time; returns the outcomes of those run.
 
     The first cell of a study runs before its siblings start, so per-dataset caches (the GAN's
     FID classifier, a generated corpus) are built once instead of by several processes racing.
+    ``reevaluate``: evaluate the complete cells again as well (without retraining them).
     """
     say = say or _print
-    todo = [c for c in cells if not c.is_complete()]
+    again = [c for c in cells if reevaluate and c.is_complete()]
+    todo = [c for c in cells if not c.is_complete()] + again
     done_before = len(cells) - len(todo)
     est = Estimator(guesses, cells)
+    if again and len(again) == len(todo):  # only re-evaluations: they take an evaluation's time
+        est = Estimator({k: v / 4 for k, v in guesses.items()}, cells, key="eval_s")
     studies = sorted({c.study for c in cells})
     n_var = {s: len({c.variant for c in cells if c.study == s}) for s in studies}
     n_seed = len({c.seed for c in cells})
     shape = " + ".join(f"{s}: {n_var[s]} variants" for s in studies)
     say(f"matrix: {len(cells)} cells ({shape}; × {n_seed} seeds) — {done_before} complete, "
-        f"{len(todo)} to run, {jobs} in parallel, {threads} thread(s) each")
+        f"{len(todo)} to run{f' ({len(again)} only to evaluate again)' if again else ''}, {jobs} in parallel, "
+        f"{threads} thread(s) each")
     if not todo:
         return []
     per = ", ".join(f"{s} ≈ {fmt_duration(est.per_cell(s))}/cell ({est.source(s)})" for s in studies)
     say(f"estimated time: {fmt_duration(est.left(todo, {}, jobs))} ({per})")
 
-    primed = {c.study for c in cells if c.is_complete()}
+    primed = {c.study for c in cells if c.is_complete() and not reevaluate}
+    evaluate_only = {id(c) for c in again}
     pending = list(todo)
     running: dict[Future, Cell] = {}
     started: dict[Cell, float] = {}
@@ -162,7 +180,7 @@ def run_matrix(
                         break
                     pending.remove(nxt)
                     started[nxt] = time.time()
-                    running[pool.submit(run_cell, nxt, threads, live, python)] = nxt
+                    running[pool.submit(run_cell, nxt, threads, live, python, id(nxt) in evaluate_only)] = nxt
                     left = est.left(pending, {c: started[c] for c in running.values()}, jobs)
                     say(f"[start] {nxt.key}  ({len(running)} running, {len(pending)} queued, ~{fmt_duration(left)} left)")
                 done, _ = wait(list(running), timeout=HEARTBEAT_S, return_when=FIRST_COMPLETED)
@@ -173,7 +191,7 @@ def run_matrix(
                     primed.add(cell.study)
                     started.pop(cell, None)
                     finished += 1
-                    if out.ok and not out.resumed:
+                    if out.ok and not out.resumed and id(cell) not in evaluate_only:
                         est.add(cell.study, out.wall_s)
                     left = est.left(pending, {c: started[c] for c in running.values()}, jobs)
                     if out.ok:

@@ -63,7 +63,7 @@ class Extractor:
 
 
 def classifier_extractor(model: Any, info: dict, device: Any) -> Extractor:
-    return Extractor(info, model.features, lambda x: model.head(model.features(x)), device, "model_range")
+    return Extractor(info, model.features, model, device, "model_range")
 
 
 def inception_extractor(weights: str = "", device: Any = "cpu") -> Extractor:
