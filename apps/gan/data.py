@@ -248,6 +248,7 @@ class StepBatches(torch.utils.data.Sampler):
 def batch_loader(images: ImageSet, sampler: StepBatches, workers: int) -> torch.utils.data.DataLoader:
     """A DataLoader yielding ``(uint8 images, labels)`` per step, in step order."""
     return torch.utils.data.DataLoader(images, batch_sampler=sampler, collate_fn=first, num_workers=workers,
+                                       generator=torch.Generator().manual_seed(0),  # not the global RNG
                                        persistent_workers=False, pin_memory=False)
 
 

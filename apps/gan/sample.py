@@ -52,13 +52,19 @@ def main(argv: Sequence[str]) -> int:
         return 0
     images = generate(g, args.num, args.seed, 250, device)
     if args.images:
-        paths = save_images(images, args.images)
+        try:
+            paths = save_images(images, args.images)
+        except OSError as exc:
+            raise UserError(f"cannot write '{args.images}' ({exc.strerror}); choose another --images") from None
         print(f"wrote {len(paths)} images to {args.images} ({loaded.which}, step {loaded.step})")
         return 0
     out = Path(args.out or loaded.run.path / "samples" / "sample.png")
     if out.suffix.lower() != ".png":
         raise UserError(f"--out must be a .png file (got '{out}')")
-    save_grid(images, out, nrow=args.nrow)
+    try:
+        save_grid(images, out, nrow=args.nrow)
+    except OSError as exc:
+        raise UserError(f"cannot write '{out}' ({exc.strerror}); choose another --out") from None
     print(f"wrote {out}: {args.num} images ({loaded.which}, step {loaded.step})")
     return 0
 

@@ -72,15 +72,15 @@ def train(cfg: GanConfig, allow_config_change: bool = False) -> RunDir:
     main = accelerator.is_main_process
     if cfg.train.batch_size % world:
         raise UserError(f"train.batch_size={cfg.train.batch_size} must be divisible by the {world} processes")
-    run = RunDir.create_or_resume(cfg.out, APP, config_to_dict(cfg), accelerator, allow_config_change)
     seed_everything(cfg.seed)
 
-    # -- data ------------------------------------------------------------------------------------
+    # -- data (checked before the run directory exists: a typo must not pin its config there) -----
     data = load_data(cfg.data)
     n = len(data.train)
     if cfg.train.batch_size > n:
         raise UserError(f"train.batch_size={cfg.train.batch_size} is larger than the {n} training images of "
                         f"{data.name}; lower train.batch_size")
+    run = RunDir.create_or_resume(cfg.out, APP, config_to_dict(cfg), accelerator, allow_config_change)
 
     # -- models, optimizers, remedies, resume ------------------------------------------------------
     G, D = build_models(cfg.model, cfg.data.image_size, cfg.data.channels)
@@ -103,6 +103,9 @@ def train(cfg: GanConfig, allow_config_change: bool = False) -> RunDir:
             probes.load_state_dict(extra["probes"])
         if "remedies" in extra:
             remedies.load_state_dict(extra["remedies"])
+        for opt, lr in ((opt_g, cfg.optim.lr_g), (opt_d, cfg.optim.lr_d)):  # the config's, not the checkpoint's
+            for group in opt.param_groups:
+                group["lr"], group["betas"] = lr, betas
     if ema is not None:
         ema.module.to(dev)
     G, D, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
@@ -147,6 +150,14 @@ def train(cfg: GanConfig, allow_config_change: bool = False) -> RunDir:
                        augment_shift=round(cfg.train.augment * cfg.data.image_size))
     sums = one_step.sums  # loss_d, loss_g, D(x), D(G(z)) summed on the device since the last log
     t_last, n_since, last_good, acted = time.time(), 0, run.latest_checkpoint(), {}
+
+    def window_sums() -> torch.Tensor:
+        """The open logging window's sums, averaged over processes (every process must call)."""
+        return (accelerator.reduce(sums.clone(), "sum") / world if world > 1 else sums).cpu().clone()
+
+    if state is not None and "log_sums" in state["extra"]:  # a window that straddles the checkpoint
+        sums += state["extra"]["log_sums"].to(dev)
+        n_since = int(state["extra"]["log_steps"])
     G.train()
     D.train()
     for step, (real_u8, _) in zip(range(start, cfg.steps), loader):
@@ -197,7 +208,8 @@ def train(cfg: GanConfig, allow_config_change: bool = False) -> RunDir:
         if done % cfg.train.checkpoint_every == 0 or done == cfg.steps:
             guard.check(done, str(last_good) if last_good else None)  # never save a diverged model
             last_good = run.save_checkpoint(done, models, {"G": opt_g, "D": opt_d},
-                                            extra={"probes": probes.state_dict(), "remedies": remedies.state_dict()},
+                                            extra={"probes": probes.state_dict(), "remedies": remedies.state_dict(),
+                                                   "log_sums": window_sums(), "log_steps": n_since},
                                             keep=cfg.train.keep_checkpoints)
     bar.close()
     tracker.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Sequence
@@ -122,6 +123,8 @@ def main(argv: Sequence[str]) -> int:
     if args.length_penalty is not None and args.length_penalty < 0:
         raise UserError(f"--length-penalty must be >= 0 (got {args.length_penalty})")
     r = evaluate(args.run, args.split, args.beam, args.length_penalty, args.batch_size, args.step, args.num)
+    if int(os.environ.get("RANK", "0")) != 0:  # under accelerate launch: print the summary once
+        return 0
     print(f"{r['split']}: BLEU {r['bleu']:.2f}  chrF {r['chrf']:.2f}  ({r['num_sentences']} sentences, "
           f"beam {r['decoding']['beam']}, step {r['step']})\n{r['bleu_signature']}\n{r['chrf_signature']}")
     if "dictionary_baseline" in r:

@@ -113,7 +113,6 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
     # GPU, `accelerate launch --multi_gpu` would otherwise start independent single-process runs.
     cpu = True if (cfg.train.cpu or not torch.cuda.is_available()) else None
     accelerator = make_accelerator(cfg.train.mixed_precision, cpu=cpu)
-    run = RunDir.create_or_resume(cfg.out, APP, config_to_dict(cfg), accelerator, allow_config_change)
     rank, world, dev = accelerator.process_index, accelerator.num_processes, accelerator.device
     seed_everything(cfg.seed)
 
@@ -123,6 +122,7 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
     if not train_split.pairs:
         raise UserError(f"the training split of {train_split.origin} has no usable pairs after filtering "
                         f"({train_split.stats()})")
+    run = RunDir.create_or_resume(cfg.out, APP, config_to_dict(cfg), accelerator, allow_config_change)
     tokenizer = prepare_tokenizer(cfg, run, train_split.pairs, accelerator)
     src_ids, tgt_ids, too_long_tok = encode_pairs(tokenizer, train_split.pairs, cfg.model.max_len)
     valid = encode_pairs(tokenizer, [p for p in valid_split.pairs if p[0] and p[1]], cfg.model.max_len)[:2]
@@ -144,6 +144,8 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
     extra = {} if state is None else state["extra"]
     if "remedies" in extra:
         remedies.load_state_dict(extra["remedies"])
+    if "probes" in extra:
+        probes.load_state_dict(extra["probes"])
     model, optimizer = accelerator.prepare(model, optimizer)
     guard = DivergenceGuard(cfg.train.check_every)
 
@@ -226,7 +228,7 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
             guard.check(done, str(last_good) if last_good else None)  # never save a diverged model
             log_sum = float((accelerator.reduce(loss_acc, "sum") if world > 1 else loss_acc).item())
             last_good = run.save_checkpoint(done, {"model": model}, {"optimizer": optimizer},
-                                            extra={"epoch": epoch, "remedies": remedies.state_dict(),
+                                            extra={"epoch": epoch, "remedies": remedies.state_dict(), "probes": probes.state_dict(),
                                                    "log_loss_sum": log_sum, "log_steps": acc_steps},
                                             keep=cfg.train.keep_checkpoints)
     bar.close()
