@@ -24,7 +24,7 @@ from apps.gan.config import EvalConfig
 from apps.gan.data import load_data
 from apps.gan.runtime import APP, load_generator, pick_device
 from apps.gan.sampling import sampling_copy
-from apps.gan.scoring import Scorer
+from apps.gan.scoring import Scorer, Shards
 from common.config import config_from_dict, config_to_dict, parse_override
 from common.errors import UserError, cli
 from common.rundir import atomic_write_text
@@ -64,15 +64,16 @@ def evaluate(run_path: str, overrides: Sequence[str] = (), step: int | None = No
         use_ema = ev.use_ema
     if not use_ema and loaded.which == "G_ema":
         loaded = load_generator(run_path, use_ema=False, step=step)
-    device = pick_device(cpu or loaded.cfg.train.cpu)
+    shards = Shards(distributed=True)  # under accelerate launch: each process scores a slice
+    device = shards.device if shards.device is not None and not cpu else pick_device(cpu or loaded.cfg.train.cpu)
     torch.manual_seed(ev.seed)
     data = load_data(loaded.cfg.data)
-    scorer = Scorer(ev, data, device)
+    scorer = Scorer(ev, data, device, log=print if shards.is_main else (lambda m: None), shards=shards)
     g_eval = sampling_copy(loaded.generator, device)
     record = {"app": APP, "step": loaded.step, "generator": loaded.which, "dataset": data.name,
               "fingerprint": data.fingerprint, "seed": ev.seed, **scorer.score(g_eval),
-              "eval_config": config_to_dict(ev), "seconds": round(time.time() - t0, 2)}
-    if write:
+              "processes": shards.world, "eval_config": config_to_dict(ev), "seconds": round(time.time() - t0, 2)}
+    if write and shards.is_main:
         atomic_write_text(loaded.run.path / "eval.json", json.dumps(record, indent=1) + "\n")
     return record
 
@@ -98,8 +99,9 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("overrides", nargs="*", help="eval.key=value settings for this evaluation")
     args = p.parse_args(list(argv))
     rec = evaluate(args.run, args.overrides, args.step, False if args.no_ema else None, args.cpu)
-    print(summary(rec))
-    print(f"wrote {args.run}/eval.json")
+    if rec["processes"] == 1 or Shards(distributed=True).is_main:
+        print(summary(rec))
+        print(f"wrote {args.run}/eval.json")
     return 0
 
 

@@ -113,7 +113,10 @@ class LazyImages:
                             "and re-run (the run resumes from its last checkpoint)") from None
 
     def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        imgs = torch.stack([self._one(self.keys[int(i)]) for i in indices])
+        if len(indices) == 0:
+            imgs = torch.zeros(0, self.channels, self.size, self.size, dtype=torch.uint8)
+        else:
+            imgs = torch.stack([self._one(self.keys[int(i)]) for i in indices])
         idx = torch.as_tensor(list(indices), dtype=torch.long)
         return imgs, None if self.labels is None else self.labels[idx]
 

@@ -53,13 +53,12 @@ class Extractor:
     def __call__(self, images: torch.Tensor, batch: int = 250) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(features float64 [N, F], probabilities float64 [N, K] or None)`` of uint8 ``images``."""
         feats, probs = [], []
-        for start in range(0, len(images), batch):
+        for start in range(0, max(1, len(images)), batch):  # an empty set still gives [0, F] shapes
             x = self._prep(images[start:start + batch])
             feats.append(self._features(x).double().cpu())
             if self._logits is not None:
                 probs.append(self._logits(x).double().softmax(-1).cpu())
-        f = torch.cat(feats) if feats else torch.zeros(0, int(self.info.get("features", 1)), dtype=torch.float64)
-        return f, (torch.cat(probs) if probs else None)
+        return torch.cat(feats), (torch.cat(probs) if probs else None)
 
 
 def classifier_extractor(model: Any, info: dict, device: Any) -> Extractor:

@@ -26,12 +26,22 @@ STAT_BATCH_SIZE = 256
 STAT_SEED = 97
 
 
+NOISE_BLOCK = 256
+
+
 def noise(n: int, nz: int, seed: int, device: torch.device | str = "cpu", offset: int = 0) -> torch.Tensor:
-    """z for samples ``offset .. offset+n-1`` of the stream ``seed`` (shape [n, nz])."""
-    g = torch.Generator().manual_seed(seed)
-    if offset:
-        torch.randn(offset, nz, generator=g)  # skip: a stream's samples never depend on the chunking
-    return torch.randn(n, nz, generator=g).to(device)
+    """z for samples ``offset .. offset+n-1`` of the stream ``seed`` (shape [n, nz]).
+
+    The stream is cut in blocks of NOISE_BLOCK samples, block ``b`` drawn from a generator seeded
+    with (seed, b): any slice costs only its own blocks and equals the same rows of any other slice.
+    """
+    if n <= 0:
+        return torch.zeros(0, nz, device=device)
+    first, last = offset // NOISE_BLOCK, (offset + n - 1) // NOISE_BLOCK
+    blocks = [torch.randn(NOISE_BLOCK, nz, generator=torch.Generator().manual_seed(
+        (seed * 1_000_003 + b * 7_919 + 1) % (2**63))) for b in range(first, last + 1)]
+    start = offset - first * NOISE_BLOCK
+    return torch.cat(blocks)[start:start + n].to(device)
 
 
 def has_batch_norm(model: nn.Module) -> bool:
@@ -65,11 +75,11 @@ def sampling_copy(generator: nn.Module, device: torch.device | str | None = None
 def generate(g: nn.Module, n: int, seed: int, batch: int = 250, device: torch.device | str = "cpu",
              offset: int = 0) -> torch.Tensor:
     """``n`` images in [-1, 1] from eval-mode generator ``g`` (CPU float tensor)."""
-    out = []
+    out = [torch.zeros(0, g.channels, g.image_size, g.image_size)]
     for start in range(0, n, batch):
         z = noise(min(batch, n - start), g.nz, seed, device, offset=offset + start)
         out.append(g(z).float().cpu())
-    return torch.cat(out) if out else torch.zeros(0)
+    return torch.cat(out)
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, padding: int = 2) -> Path:

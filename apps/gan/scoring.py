@@ -10,6 +10,7 @@ depends on the counts, so a FID is only comparable with its floor and with FIDs 
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -23,6 +24,37 @@ from apps.gan.sampling import generate
 MAX_REAL = 50_000
 
 
+class Shards:
+    """Splits work over the processes of ``accelerate launch`` (one process: everything here).
+
+    Each process extracts features of a contiguous slice; :meth:`gather` concatenates the slices
+    in rank order on every process, so all of them hold exactly what one process would compute.
+    """
+
+    def __init__(self, distributed: bool = False):
+        self.rank, self.world, self.device = 0, 1, None
+        if distributed and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from accelerate import PartialState
+
+            state = PartialState(cpu=not torch.cuda.is_available())
+            self.rank, self.world, self.device = state.process_index, state.num_processes, state.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def span(self, n: int) -> tuple[int, int]:
+        per = -(-n // self.world)
+        return min(n, self.rank * per), min(n, (self.rank + 1) * per)
+
+    def gather(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world == 1:
+            return t
+        from accelerate.utils import gather_object
+
+        return torch.cat(gather_object([t.cpu()]))
+
+
 def _subset(n: int, k: int, seed: int) -> torch.Tensor:
     """``k`` of ``n`` indices, fixed by ``seed`` (all of them, in order, when k >= n)."""
     if k >= n:
@@ -33,8 +65,10 @@ def _subset(n: int, k: int, seed: int) -> torch.Tensor:
 class Scorer:
     """Holds the extractor(s) and the real features; scores generators."""
 
-    def __init__(self, eval_cfg: Any, data: ImageData, device: Any = "cpu", log: Any = print):
+    def __init__(self, eval_cfg: Any, data: ImageData, device: Any = "cpu", log: Any = print,
+                 shards: Shards | None = None):
         self.cfg, self.data, self.device, self.log = eval_cfg, data, device, log
+        self.shards = shards or Shards()
         name = eval_cfg.extractor
         if name == "auto":
             name = "classifier" if data.labelled else "inception"
@@ -61,12 +95,27 @@ class Scorer:
         k = min(total, n or self.cfg.num_real or MAX_REAL, MAX_REAL)
         if k not in self._real:
             idx = _subset(total, k, self.cfg.seed)
-            feats = []
-            for start in range(0, k, 4096):
-                imgs, _ = self.data.train.__getitems__(idx[start:start + 4096].tolist())
-                feats.append(self.extractor(imgs, self.cfg.batch_size)[0])
-            self._real[k] = torch.cat(feats)
+            lo, hi = self.shards.span(k)
+            feats = [self.extractor(self.data.train.__getitems__(idx[a:min(hi, a + 4096)].tolist())[0],
+                                    self.cfg.batch_size)[0] for a in range(lo, max(hi, lo + 1), 4096)]
+            self._real[k] = self.shards.gather(torch.cat(feats))
         return self._real[k]
+
+    def _features(self, images: torch.Tensor) -> torch.Tensor:
+        """Extractor features of ``images``, each process doing its slice."""
+        lo, hi = self.shards.span(len(images))
+        return self.shards.gather(self.extractor(images[lo:hi], self.cfg.batch_size)[0])
+
+    def _probs(self, images: torch.Tensor) -> torch.Tensor:
+        """Classifier probabilities of ``images``, each process doing its slice."""
+        lo, hi = self.shards.span(len(images))
+        return self.shards.gather(self.classifier(images[lo:hi], self.cfg.batch_size)[1])
+
+    def _generate(self, g_eval: torch.nn.Module, n: int) -> torch.Tensor:
+        """``n`` generated uint8 images (sample i is the same on any number of processes)."""
+        lo, hi = self.shards.span(n)
+        mine = to_uint8(generate(g_eval, hi - lo, self.cfg.seed, self.cfg.batch_size, self.device, offset=lo))
+        return self.shards.gather(mine)
 
     def heldout(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Held-out images (uint8, at most MAX_REAL) and labels."""
@@ -89,11 +138,11 @@ class Scorer:
         ho_images, ho_labels = self.heldout()
         n_fake = cfg.num_fake or len(ho_images)
         n_gen = max(n_fake, cfg.num_class_samples if self.classifier is not None else 0)
-        fake = to_uint8(generate(g_eval, n_gen, cfg.seed, cfg.batch_size, self.device))
+        fake = self._generate(g_eval, n_gen)
         real = self.real_features()
-        fake_feats = self.extractor(fake[:n_fake], cfg.batch_size)[0]
+        fake_feats = self._features(fake[:n_fake])
         n_floor = min(n_fake, len(ho_images))
-        ho_feats = self.extractor(ho_images[:n_floor], cfg.batch_size)[0]
+        ho_feats = self._features(ho_images[:n_floor])
         size = kid_subset_size(cfg.kid_subset_size, len(real), n_floor)
         kid_mean, kid_std = kid(real, fake_feats, cfg.kid_subsets, size, cfg.seed)
         kid_floor, _ = kid(real, ho_feats, cfg.kid_subsets, size, cfg.seed)
@@ -108,12 +157,12 @@ class Scorer:
             "classes_covered": None, "class_kl": None, "confident_share": None,
         }
         if self.classifier is not None and ho_labels is not None:
-            _, probs = self.classifier(fake[:cfg.num_class_samples], cfg.batch_size)
+            probs = self._probs(fake[:cfg.num_class_samples])
             train_labels = self.data.train.labels
             out.update(class_stats(probs, train_labels, self.data.num_classes))
             out["num_class_samples"] = len(probs)
             out["classifier"] = self.classifier.info
-            _, real_probs = self.classifier(ho_images, cfg.batch_size)
+            real_probs = self._probs(ho_images)
             out["heldout_confident_share"] = float((real_probs.max(1).values >= 0.9).double().mean())
         out["eval_seconds"] = round(time.time() - t0, 2)
         return out
