@@ -17,6 +17,7 @@ from apps.gan import sample as sample_cmd
 from apps.gan import train as train_cmd
 from common.errors import cli
 from common.rundir import RunDir
+from test_gan_eval import TINY_CLASSIFIER
 from test_gan_train import records, tiny_args
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,6 +103,19 @@ def test_two_process_cpu_run_writes_one_set_of_logs_and_resumes_on_one(tmp_path)
     assert json.loads((ckpt / "meta.json").read_text())["world_size"] == 2
     assert sorted(p.name for p in ckpt.glob("rng_*.pt")) == ["rng_0.pt", "rng_1.pt"]
     assert (run / "samples" / "final.png").is_file()
+
+    # evaluation over two processes (each scores a slice, gathered) equals a one-process evaluation
+    tiny_eval = [f"eval.cache_dir={tmp_path / 'cache'}", *TINY_CLASSIFIER]
+    one = evaluate_cmd.evaluate(str(run), tiny_eval, write=False)  # also trains and caches the extractor
+    cmd_eval = cmd[:cmd.index("-m", 3)] + ["-m", "apps.gan.evaluate", "--run", str(run), *tiny_eval]
+    cmd_eval[cmd_eval.index("--main_process_port") + 1] = str(free_port())
+    proc = subprocess.run(cmd_eval, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("wrote ") == 1
+    two = json.loads((run / "eval.json").read_text())
+    assert two["processes"] == 2 and two["extractor"] == one["extractor"]
+    for key in ("fid", "fid_floor", "kid_mean", "confident_share", "class_kl"):
+        assert two[key] == pytest.approx(one[key], rel=1e-5, abs=1e-9), key
 
     train_cmd.main(tiny_args(run, 6))  # the 2-process run resumes on one process
     assert [r["step"] for r in records(run)] == [2, 4, 6]

@@ -3,6 +3,7 @@
     python -m apps.compare --config configs/compare/quick.yaml [key=value ...]
     python -m apps.compare --config configs/compare/quick.yaml --dry-run       # cells and commands
     python -m apps.compare --config configs/compare/quick.yaml --report-only   # rewrite the report
+    python -m apps.compare --config configs/compare/quick.yaml --reevaluate    # new evaluation, same training
 
 Layout: ``config`` (the preset schema) → ``matrix`` (cells and their commands) → ``runner`` +
 ``procs`` (run them as subprocesses, resumably) → ``collect`` + ``metrics`` (read the run

@@ -23,7 +23,10 @@ from common.errors import UserError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m apps.compare", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m apps.compare",
+        description="Run an A/B matrix (app × variant × seed) of ordinary training runs, resumably, and write "
+                    "report.md, report.html and summary.json.")
     p.add_argument("--config", required=True, help="preset file (configs/compare/*.yaml)")
     p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. jobs=1 seeds=[0,1]")
     p.add_argument("--report-only", action="store_true", help="do not run cells; write the report from what exists")
