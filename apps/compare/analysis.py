@@ -15,7 +15,7 @@ from apps.compare.collect import CellData, finite
 from apps.compare.config import CompareConfig
 from apps.compare.matrix import study_variants
 from apps.compare.metrics import (
-    DEFAULT_METRICS, DESCRIPTIVE, EXTRACTOR_LABELLED, expand_metrics, metric_def, metric_value,
+    DEFAULT_METRICS, DESCRIPTIVE, EXTRACTOR_LABELLED, dead_by_layer, expand_metrics, metric_def, metric_value,
     steps_per_second, throughput,
 )
 
@@ -79,6 +79,7 @@ def analyse_study(name: str, cfg: CompareConfig, cells: list[CellData]) -> dict[
             "cells_complete": sum(c.complete for c in mine), "cells_total": len(mine),
             "metrics": {k: _interval_dict(v) for k, v in vals.items() if v},
             "cost": _cost(mine),
+            "dead_by_layer": _dead_layers([c for c in mine if c.complete]),
         })
     shown = [k for k in shown if any(k in v["metrics"] for v in variants)]
     tested = [k for k in tested if k in shown]
@@ -113,6 +114,16 @@ def analyse_study(name: str, cfg: CompareConfig, cells: list[CellData]) -> dict[
     }
     summary["dead_units"] = dead_unit_story(summary)
     return summary
+
+
+def _dead_layers(cells: list[CellData]) -> dict[str, dict[str, float]]:
+    """model → layer → final dead fraction, mean over these cells (seeds)."""
+    acc: dict[str, dict[str, list[float]]] = {}
+    for c in cells:
+        for model in {str(r.get("model")) for r in c.probes}:
+            for layer, v in dead_by_layer(c, model).items():
+                acc.setdefault(model, {}).setdefault(layer, []).append(v)
+    return {m: {layer: sum(v) / len(v) for layer, v in layers.items()} for m, layers in acc.items()}
 
 
 def _cost(cells: list[CellData]) -> dict[str, Any]:
@@ -151,7 +162,10 @@ def dead_unit_story(study: dict[str, Any]) -> dict[str, Any] | None:
             lines.append(f"{model}: the baseline ends with only {b:.1%} dead units (below {DEAD_THRESHOLD:.0%}), "
                          "so dying units did not show up here.")
             continue
-        text = f"{model}: the baseline '{study['baseline']}' ends with {b:.1%} of its units dead"
+        layers = base.get("dead_by_layer", {}).get(model, {})
+        per = ", ".join(f"{layer} {v:.0%}" for layer, v in layers.items())
+        text = (f"{model}: the baseline '{study['baseline']}' ends with {b:.1%} of its units dead on average over "
+                f"its layers ({per})")
         if better:
             shows = True
             each = ", ".join(f"{v} ({_mean_of(study, v, key):.1%})" for v in better)

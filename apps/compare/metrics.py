@@ -58,9 +58,8 @@ def metric_def(key: str) -> MetricDef:
     stat, _, model = key.partition(".")
     if stat in PROBE_STATS and model:
         what = "dead units" if stat == "dead_frac" else "dormant units (ReDo τ)"
-        return MetricDef(key, f"{what} in {model} (fraction, end of training)", True, "")
-    # Unknown eval keys still work; assume higher is better only for known score names.
-    return MetricDef(key, key, True, "")
+        return MetricDef(key, f"{what} in {model} (fraction, mean over layers, end of training)", True, "")
+    return MetricDef(key, key, True, "")  # an eval key we do not know: shown, lower taken as better
 
 
 def expand_metrics(keys: list[str], cells: list[CellData]) -> list[str]:
@@ -86,9 +85,11 @@ def metric_value(data: CellData, key: str) -> float | None:
     stat, _, model = key.partition(".")
     if stat not in PROBE_STATS:
         return None
-    vals = [finite(r.get(stat)) for (m, _), r in final_probes(data.probes).items()
-            if m == model and r.get("kind") not in SATURATING]
-    vals = [v for v in vals if v is not None]
+    if stat == "dead_frac":
+        vals = list(dead_by_layer(data, model).values())
+    else:
+        vals = [v for (m, _), r in final_probes(data.probes).items()
+                if m == model and r.get("kind") not in SATURATING and (v := finite(r.get(stat))) is not None]
     return sum(vals) / len(vals) if vals else None
 
 
@@ -123,3 +124,13 @@ def throughput(data: CellData) -> tuple[float, str] | None:
         if vals:
             return sum(vals) / len(vals), unit
     return None
+
+
+def dead_by_layer(data: CellData, model: str) -> dict[str, float]:
+    """Final dead fraction of each rectifier layer of ``model`` (saturating outputs left out)."""
+    out = {}
+    for (m, layer), r in final_probes(data.probes).items():
+        v = finite(r.get("dead_frac"))
+        if m == model and v is not None and r.get("kind") not in SATURATING:
+            out[layer] = v
+    return out

@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: figures only go to files
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from apps.compare.collect import CellData, final_probes, finite, probe_models  # noqa: E402
 from apps.compare.doc import Image  # noqa: E402
@@ -59,6 +60,8 @@ def _smooth(ys: list[float], window: int) -> list[float]:
 
 def _band(ax: Any, series: dict[int, list[float]], color: Any, label: str, smooth: bool, log: bool = False) -> None:
     steps = sorted(series)
+    if log:  # a log axis cannot show 0 (a layer that got no gradient at all): leave those points out
+        steps = [s for s in steps if min(series[s]) > 0]
     if not steps:
         return
     mean = [sum(series[s]) / len(series[s]) for s in steps]
@@ -69,7 +72,7 @@ def _band(ax: Any, series: dict[int, list[float]], color: Any, label: str, smoot
             marker="o" if len(steps) <= 3 else None, ms=4)  # a lone point needs a marker to be seen
     if len(steps) > 1:
         ax.fill_between(steps, _smooth(lo, w), _smooth(hi, w), color=color, alpha=0.15, lw=0)
-    if log and min(lo) > 0:
+    if log:
         ax.set_yscale("log")
 
 
@@ -163,10 +166,16 @@ def probe_curves(study: dict, cells: list[CellData], model: str, stat: str, path
         if stat.endswith("frac"):
             ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, title="layer", title_fontsize=7)
+    # every layer in the legend, even one that left no point on the first panel
+    handles = [Line2D([0], [0], color=colors[layer], label=layer) for layer in layers]
+    axes[0].legend(handles=handles, fontsize=7, title="layer", title_fontsize=7)
     _save(fig, path)
     what = {"dead_frac": "dead-unit fraction", "grad_rms": "gradient RMS", "dormant_frac": "dormant fraction"}.get(stat, stat)
-    return Image(path, f"{study['title']}: {what} per layer of {model} over training (mean over seeds)")
+    note = "; log scale — a window in which a layer got no gradient at all has no point" if log else ""
+    if stat == "dead_frac":
+        note = ("; dead = pre-activation negative on every probed input — a LeakyReLU unit counted so still "
+                "passes gradient ×α and can come back, a ReLU unit cannot")
+    return Image(path, f"{study['title']}: {what} per layer of {model} over training (mean over seeds{note})")
 
 
 def _only(c: CellData, model: str, layer: str) -> CellData:

@@ -72,10 +72,10 @@ def _torchvision(cfg: Any) -> tuple[ImageSet, ImageSet, int]:
         try:
             return cls(cfg.root, download=cfg.download, **kwargs)
         except Exception as exc:  # torchvision raises RuntimeError (not found), URLError, OSError, zip errors
-            how = "could not be downloaded" if cfg.download else "is not there and data.download is false"
-            raise UserError(f"{pretty} is not under data.root='{cfg.root}' and {how} ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}); fetch it on a machine with network "
-                            "access or point data.root at a copy") from None
+            how = "it could not be downloaded" if cfg.download else "data.download is false"
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(f"{pretty} is not under data.root='{cfg.root}' and {how} ({why}); fetch it on a "
+                            "machine with network access or point data.root at a copy") from None
 
     if cfg.source == "celeba":
         sets = []
