@@ -42,8 +42,8 @@ from common.rng import capture_rng_state, restore_rng_state
 FORMAT = 1
 MARKER = "leakylab.json"
 _CKPT_PREFIX = "step_"
-# Keys whose change on an existing run is not a change of the experiment.
-_MUTABLE_KEYS = {"out", "steps"}
+# Keys that may differ on resume: where the run lives, how long it runs, whether a bar is drawn.
+_MUTABLE_KEYS = {"out", "steps", "train.progress"}
 
 
 def _fsync_dir(path: Path) -> None:
@@ -201,8 +201,8 @@ class RunDir:
             shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:4])
             more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
             raise UserError(
-                f"'{self.path}' was trained with another config ({shown}{more}); only steps= may change "
-                "on resume — use a new out=, or pass --allow-config-change"
+                f"'{self.path}' was trained with another config ({shown}{more}); only steps= and train.progress= "
+                "may change on resume — use a new out=, or pass --allow-config-change"
             )
 
     # -- logs ----------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def tr_run(tmp_path_factory, tr_data) -> Path:
 
 CONFIG_CASES = [
     ("gan", ["model.foo=1"], "unknown config key 'model.foo' (allowed here: nz, ngf, ndf, g_act, g_act_params, "
-                             "d_act, d_act_params, g_batch_norm, d_batch_norm, init)"),
+                             "d_act, d_act_params, g_batch_norm, d_batch_norm, latent_classes, init)"),
     ("translation", ["train.max_tokens=lots"], "config key 'train.max_tokens': must be an integer (got 'lots')"),
     ("gan", ["model.d_act_params={alpha: -0.2}"],
      "config key 'model.d_act_params': activation 'leaky_relu': alpha must be >= 0 (got -0.2)"),

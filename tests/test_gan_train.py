@@ -11,11 +11,12 @@ import torch
 from safetensors.torch import load_file
 
 from apps.gan import train as train_cmd
-from apps.gan.config import GanConfig, OptimConfig, lr_factor
+from apps.gan.config import GanConfig, ModelConfig, OptimConfig, lr_factor
 from apps.gan.data import StepBatches, shard, step_indices
 from apps.gan.ema import EMA, ema_decay_at
+from apps.gan.model import Generator
 from apps.gan.step import d_loss, g_loss
-from common.config import load_config
+from common.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = str(ROOT / "configs" / "gan" / "digits.yaml")
@@ -24,7 +25,8 @@ DIGITS = str(ROOT / "configs" / "gan" / "digits.yaml")
 def tiny_args(out: Path, steps: int = 6, *extra: str) -> list[str]:
     """A run that takes a few seconds on one CPU thread: 8×8 digits, 4-channel nets, batch 16."""
     return ["--config", DIGITS, f"out={out}", f"steps={steps}", "data.image_size=8", "data.max_images=200",
-            "model.nz=8", "model.ngf=4", "model.ndf=4", "train.batch_size=16", "train.log_every=2",
+            "model.nz=8", "model.latent_classes=4", "model.ngf=4", "model.ndf=4", "train.batch_size=16",
+            "train.log_every=2",
             "train.checkpoint_every=3", "train.sample_every=3", "train.progress=false", "train.check_every=2",
             "probes.every=1", "probes.window=2", "train.fid_every=0", *extra]
 
@@ -58,10 +60,11 @@ def test_tiny_run_trains_with_finite_losses_and_writes_its_logs(tmp_path):
 
 def test_resume_continues_at_the_checkpoint_and_matches_an_uninterrupted_run(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train_cmd.main(tiny_args(straight, 6))
-    train_cmd.main(tiny_args(resumed, 3))  # stops at its step-3 checkpoint ...
+    const = "optim.schedule=constant"  # a linear decay is planned over `steps`, so extending re-plans it
+    train_cmd.main(tiny_args(straight, 6, const))
+    train_cmd.main(tiny_args(resumed, 3, const))  # stops at its step-3 checkpoint ...
     assert [r["step"] for r in records(resumed)] == [2, 3]
-    train_cmd.main(tiny_args(resumed, 6))  # ... and steps=6 extends it from there
+    train_cmd.main(tiny_args(resumed, 6, const))  # ... and steps=6 extends it from there
     assert [r["step"] for r in records(resumed)] == [2, 3, 4, 6]
     a = load_file(straight / "checkpoints/step_00000006/models/G.safetensors")
     b = load_file(resumed / "checkpoints/step_00000006/models/G.safetensors")
@@ -69,7 +72,7 @@ def test_resume_continues_at_the_checkpoint_and_matches_an_uninterrupted_run(tmp
         assert torch.equal(a[key], b[key]), key
     s, r = records(straight)[-1], records(resumed)[-1]
     assert (s["loss_d"], s["loss_g"]) == (r["loss_d"], r["loss_g"])
-    train_cmd.main(tiny_args(resumed, 6))  # re-running a finished run changes nothing
+    train_cmd.main(tiny_args(resumed, 6, const))  # re-running a finished run changes nothing
     assert [r["step"] for r in records(resumed)] == [2, 3, 4, 6]
 
 
@@ -115,9 +118,30 @@ def test_digits_config_loads_with_the_documented_defaults():
     cfg = load_config(GanConfig, DIGITS, [], app="gan")
     assert cfg.data.source == "digits" and cfg.data.image_size == 16 and cfg.out == "runs/gan/digits"
     assert cfg.model.d_act == "leaky_relu" and cfg.model.d_act_params == {"alpha": 0.2}
+    assert (cfg.model.latent_classes, cfg.train.augment, cfg.optim.schedule) == (10, 0.125, "linear")
     base = GanConfig()  # the defaults are pytorch/examples' DCGAN
     assert (base.optim.lr_g, base.optim.lr_d, base.optim.betas) == (2e-4, 2e-4, [0.5, 0.999])
     assert (base.model.g_act, base.model.init, base.train.batch_size, base.data.image_size) == ("relu", "dcgan", 64, 64)
+    assert (base.model.latent_classes, base.train.augment, base.optim.schedule) == (0, 0.0, "constant")
+
+
+def test_discrete_code_is_a_uniform_one_hot_drawn_from_the_same_noise():
+    from apps.gan.model import discrete_code
+
+    z = torch.randn(20_000, 12, generator=torch.Generator().manual_seed(0))
+    out = discrete_code(z, 5)
+    code = out[:, :5]
+    assert out.shape == z.shape and torch.equal(out[:, 5:], z[:, 5:])  # the Gaussian part is untouched
+    assert torch.equal(code.argmax(1), z[:, :5].argmax(1))
+    assert code.unique().tolist() == pytest.approx([0.0, 5 ** 0.5]) and code.ne(0).sum(1).eq(1).all()
+    shares = torch.bincount(code.argmax(1), minlength=5).double() / len(z)
+    assert shares.sub(0.2).abs().max() < 0.015  # argmax of i.i.d. normals: uniform over the k codes
+    g = Generator(8, 1, nz=12, ngf=4, latent_classes=5).eval()
+    z2 = z[:2].clone()
+    z2[:, :5] = z2[:, :5] * 3  # same argmax, other values: the code, and so the image, are the same
+    assert torch.equal(g(z[:2]), g(z2)) and torch.equal(g(z[:2]), g(z[:2, :, None, None]))
+    with pytest.raises(ConfigError, match="latent_classes"):
+        ModelConfig(nz=8, latent_classes=9)
 
 
 def test_linear_schedule_decays_from_its_start_to_the_floor():

@@ -164,8 +164,9 @@ def test_kill_during_the_first_checkpoint_restarts_cleanly(tr_whole, tmp_path):
 def test_allow_config_change_applies_the_new_learning_rate(tmp_path):
     """The optimizer state restored from the checkpoint must not bring the old lr back."""
     run = tmp_path / "run"
-    gan_train.main(gan_args(run, 3))
-    gan_train.main(["--allow-config-change", *gan_args(run, 4, "optim.lr_g=0.001", "optim.lr_d=0.003")])
+    gan_train.main(gan_args(run, 3, "optim.schedule=constant"))  # the lr the optimizer holds is the config's
+    gan_train.main(["--allow-config-change",
+                    *gan_args(run, 4, "optim.schedule=constant", "optim.lr_g=0.001", "optim.lr_d=0.003")])
     state = torch.load(run / "checkpoints" / "step_00000004" / "state.pt", weights_only=True)
     assert {g["lr"] for g in state["optimizers"]["G"]["param_groups"]} == {0.001}
     assert {g["lr"] for g in state["optimizers"]["D"]["param_groups"]} == {0.003}

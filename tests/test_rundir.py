@@ -72,6 +72,8 @@ def test_refuses_other_app_changed_config_foreign_dirs_and_unwritable(tmp_path):
         RunDir.create_or_resume(tmp_path / "r", "translation", CFG)
     with pytest.raises(UserError, match=r"another config \(model.width: 4 -> 8\)"):
         RunDir.create_or_resume(tmp_path / "r", "gan", {**CFG, "model": {"width": 8}})
+    # steps and the progress bar are not part of the experiment: they may change without the flag
+    RunDir.create_or_resume(tmp_path / "r", "gan", {**CFG, "steps": 99, "train": {"progress": False}})
     RunDir.create_or_resume(tmp_path / "r", "gan", {**CFG, "model": {"width": 8}}, allow_config_change=True)
     assert "width: 8" in (tmp_path / "r" / "config.yaml").read_text()
     (tmp_path / "r" / "leakylab.json").write_text('{"app": "gan", "format": 99}')

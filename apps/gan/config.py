@@ -89,6 +89,11 @@ class ModelConfig:
     """BatchNorm after every hidden generator layer (DCGAN); off makes G's convs carry biases."""
     d_batch_norm: bool = True
     """BatchNorm after every discriminator conv except the first (DCGAN)."""
+    latent_classes: int = 0
+    """Discrete latent code (0 = off, pytorch/examples): the first ``latent_classes`` entries of z
+    become the √k-scaled one-hot of their argmax (apps.gan.model.discrete_code), so G can switch
+    between separate modes (digit classes) instead of passing through ambiguous in-between
+    images. The noise itself is unchanged."""
     init: Literal["dcgan", "kaiming"] = "dcgan"
     """``dcgan``: N(0, 0.02) weights, BN scales N(1, 0.02); ``kaiming``: leaky-aware Kaiming
     (common.init.leaky_init_) with the gain of the activation after each layer and exact fans."""
@@ -96,6 +101,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         for key in ("nz", "ngf", "ndf"):
             require(getattr(self, key) >= 1, key, "must be >= 1", getattr(self, key))
+        require(0 <= self.latent_classes <= self.nz, "latent_classes", f"must be in [0, nz={self.nz}] (0 = off)",
+                self.latent_classes)
         for key, params in (("g_act", self.g_act_params), ("d_act", self.d_act_params)):
             name = getattr(self, key)
             require(name in ACTIVATIONS, key, f"must be one of {', '.join(ACTIVATIONS)}", name)

@@ -47,10 +47,13 @@ class Generator(nn.Module):
     """DCGAN generator: ``forward(z)`` with z of shape (N, nz) or (N, nz, 1, 1) → images in [-1, 1]."""
 
     def __init__(self, image_size: int, channels: int, nz: int = 100, ngf: int = 64, act: str = "relu",
-                 act_params: dict[str, Any] | None = None, batch_norm: bool = True):
+                 act_params: dict[str, Any] | None = None, batch_norm: bool = True, latent_classes: int = 0):
         super().__init__()
         params = dict(act_params or {})
+        if not 0 <= latent_classes <= nz:
+            raise ValueError(f"latent_classes must be in [0, nz={nz}], got {latent_classes}")
         self.nz, self.image_size, self.channels = nz, image_size, channels
+        self.latent_classes = latent_classes
         n = num_stages(image_size)
         width = ngf * 2 ** (n - 1)
         bias = not batch_norm and not carries_bias(act, **params)
@@ -68,9 +71,26 @@ class Generator(nn.Module):
         self.main = nn.Sequential(layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if z.dim() == 2:
-            z = z[:, :, None, None]
-        return self.main(z)
+        if z.dim() == 4:
+            z = z.flatten(1)
+        if self.latent_classes:
+            z = discrete_code(z, self.latent_classes)
+        return self.main(z[:, :, None, None])
+
+
+def discrete_code(z: torch.Tensor, k: int) -> torch.Tensor:
+    """Replace the first ``k`` entries of each z ~ N(0, I) by the one-hot of their argmax, scaled
+    by √k (unit mean square per entry, like the Gaussian part).
+
+    The argmax of k i.i.d. normals is uniform over k categories, so this is a discrete latent
+    code drawn from the same noise — every sampler, checkpoint and seed stays as it is. A
+    continuous latent has to pass *between* separate modes (digit classes), which an
+    unconditional generator renders as ambiguous in-between images; a discrete code lets it
+    jump between them instead (the idea behind InfoGAN's categorical code, here without its
+    mutual-information loss).
+    """
+    code = torch.nn.functional.one_hot(z[:, :k].argmax(1), k).to(z.dtype) * math.sqrt(k)
+    return torch.cat([code, z[:, k:]], 1)
 
 
 class Discriminator(nn.Module):
@@ -100,7 +120,7 @@ class Discriminator(nn.Module):
 def build_models(model_cfg: Any, image_size: int, channels: int) -> tuple[Generator, Discriminator]:
     """G and D from a :class:`apps.gan.config.ModelConfig` (not yet initialised: see :func:`init_models`)."""
     g = Generator(image_size, channels, model_cfg.nz, model_cfg.ngf, model_cfg.g_act, model_cfg.g_act_params,
-                  model_cfg.g_batch_norm)
+                  model_cfg.g_batch_norm, model_cfg.latent_classes)
     d = Discriminator(image_size, channels, model_cfg.ndf, model_cfg.d_act, model_cfg.d_act_params,
                       model_cfg.d_batch_norm)
     return g, d
