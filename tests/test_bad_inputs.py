@@ -167,8 +167,8 @@ def test_changed_config_on_resume_is_refused_and_the_run_left_alone(tr_run, tr_d
     run = copy_run(tr_run, tmp_path / "run")
     before = snapshot(run)
     err = fails(tr_train.main, tr_run_args(tr_data, run) + ["model.d_ff=128"], capsys)
-    assert err == (f"error: '{run}' was trained with another config (model.d_ff: 64 -> 128); only steps= may "
-                   "change on resume — use a new out=, or pass --allow-config-change\n")
+    assert err == (f"error: '{run}' was trained with another config (model.d_ff: 64 -> 128); only steps= and "
+                   "train.progress= may change on resume — use a new out=, or pass --allow-config-change\n")
     assert snapshot(run) == before
 
 
