@@ -26,7 +26,7 @@ import pickle
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -34,10 +34,12 @@ from safetensors.torch import load_model, save_model
 
 import yaml
 
-from common.config import dump_yaml, yaml_load
+from common.config import config_from_dict, dump_yaml, yaml_load
 from common.errors import UserError
 from common.faults import fault_point
 from common.rng import capture_rng_state, restore_rng_state
+
+T = TypeVar("T")
 
 FORMAT = 1
 MARKER = "leakylab.json"
@@ -178,6 +180,14 @@ class RunDir:
             raise UserError(f"run directory '{p}' does not exist; pass the out= of a training run")
         _check_marker(p, app)
         return cls(p, app, cls._read_config(p))
+
+    def typed_config(self, schema: type[T]) -> T:
+        """The resolved config stored here as the app's ``schema``, validated against today's
+        version of it (a run from an older or newer app is refused with one line)."""
+        try:
+            return config_from_dict(schema, self.config)
+        except UserError as exc:
+            raise UserError(f"'{self.path}/config.yaml' does not fit this version of the app ({exc})") from None
 
     @staticmethod
     def _read_config(p: Path) -> dict:

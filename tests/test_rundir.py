@@ -7,6 +7,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass, field
 
 import pytest
 import torch
@@ -143,3 +144,32 @@ def test_kill_during_checkpoint_write_leaves_previous_as_latest(tmp_path):
     assert (tmp_path / "r" / "checkpoints" / ".tmp-step_00000002").exists()  # debris ignored
     model = torch.nn.Linear(2, 2)
     assert run.load_checkpoint({"G": model}, {"G": torch.optim.SGD(model.parameters(), lr=0.1)})["step"] == 1
+
+
+
+@dataclass
+class _Model:
+    width: int = 1
+
+
+@dataclass
+class _Schema:
+    out: str = ""
+    seed: int = 0
+    steps: int = 1
+    model: _Model = field(default_factory=_Model)
+
+
+@dataclass
+class _Narrower:  # a later app version without the model section
+    out: str = ""
+    seed: int = 0
+    steps: int = 1
+
+
+def test_typed_config_validates_the_stored_config_against_the_schema(tmp_path):
+    RunDir.create_or_resume(tmp_path / "r", "gan", CFG)
+    cfg = RunDir.open(tmp_path / "r", "gan").typed_config(_Schema)
+    assert (cfg.steps, cfg.model.width) == (10, 4)
+    with pytest.raises(UserError, match=r"config.yaml' does not fit this version of the app .*model"):
+        RunDir.open(tmp_path / "r", "gan").typed_config(_Narrower)

@@ -9,19 +9,9 @@ from torch import nn
 
 from apps.gan.config import GanConfig
 from apps.gan.model import build_models
-from common.config import config_from_dict
-from common.errors import UserError
 from common.rundir import RunDir
 
 APP = "gan"
-
-
-def run_config(run: RunDir) -> GanConfig:
-    """The resolved config stored in a run directory, validated against today's schema."""
-    try:
-        return config_from_dict(GanConfig, run.config)
-    except UserError as exc:
-        raise UserError(f"'{run.path}/config.yaml' does not fit this version of the app ({exc})") from None
 
 
 @dataclass
@@ -37,7 +27,7 @@ def load_generator(path: str, use_ema: bool = True, step: int | None = None) -> 
     """Open run ``path`` and load the latest (or ``step``'s) generator; the EMA one when the run
     has it and ``use_ema``."""
     run = RunDir.open(path, APP)
-    cfg = run_config(run)
+    cfg = run.typed_config(GanConfig)
     g, _ = build_models(cfg.model, cfg.data.image_size, cfg.data.channels)
     which = "G_ema" if use_ema and cfg.train.ema_decay > 0 else "G"
     at = run.load_weights(which, g, step=step)

@@ -11,19 +11,9 @@ from torch import nn
 from apps.translation.config import TranslationConfig
 from apps.translation.model import build_model
 from apps.translation.tokenizer import BPETokenizer
-from common.config import config_from_dict
-from common.errors import UserError
 from common.rundir import RunDir
 
 APP = "translation"
-
-
-def run_config(run: RunDir) -> TranslationConfig:
-    """The resolved config stored in a run directory, validated against today's schema."""
-    try:
-        return config_from_dict(TranslationConfig, run.config)
-    except UserError as exc:
-        raise UserError(f"'{run.path}/config.yaml' does not fit this version of the app ({exc})") from None
 
 
 @dataclass
@@ -38,7 +28,7 @@ class LoadedRun:
 def load_trained(path: str, device: torch.device | str = "cpu", step: int | None = None) -> LoadedRun:
     """Open run ``path`` and load its latest (or ``step``'s) weights in eval mode."""
     run = RunDir.open(path, APP)
-    cfg = run_config(run)
+    cfg = run.typed_config(TranslationConfig)
     tokenizer = BPETokenizer.load(run.path)
     model = build_model(cfg.model, tokenizer.vocab_size, tokenizer.pad_id)
     at = run.load_weights("model", model, step=step)
