@@ -148,6 +148,21 @@ def test_config_values(app, extra, message, tmp_path, tr_data, capsys):
     assert not out.exists()
 
 
+
+@pytest.mark.parametrize("app", ["gan", "translation"])
+def test_tensorboard_asked_for_but_not_installed(app, tmp_path, tr_data, capsys, monkeypatch):
+    import accelerate.utils
+
+    monkeypatch.setattr(accelerate.utils, "is_tensorboard_available", lambda: False)
+    out = tmp_path / "run"
+    if app == "gan":
+        err = fails(gan_train.main, gan_args(out, 2, "train.tracker=tensorboard"), capsys)
+    else:
+        err = fails(tr_train.main, tr_args(tr_data, out, 2) + ["train.tracker=tensorboard"], capsys)
+    assert err == ("error: train.tracker=tensorboard but tensorboard is not installed; pip install tensorboard "
+                   "or set train.tracker=none\n")
+    assert not list(out.glob("checkpoints/*"))  # it stopped before the first step
+
 def test_missing_config_file(tmp_path, capsys):
     missing = tmp_path / "nope.yaml"
     err = fails(gan_train.main, ["--config", str(missing), f"out={tmp_path / 'run'}"], capsys)

@@ -32,36 +32,10 @@ from common.faults import fault_point
 from common.probes import attach_probes
 from common.remedies import Remedies, param_groups
 from common.rundir import RunDir
+from common.tracking import Tracker
 from common.training import DivergenceGuard, make_accelerator, seed_everything
 
 GRID_SIZE = 64  # images in each sample grid (8×8)
-
-
-class Tracker:
-    """TensorBoard scalars via accelerate's tracker when tensorboard is installed (else nothing)."""
-
-    def __init__(self, mode: str, run: RunDir, enabled: bool):
-        self.tracker = None
-        if mode == "none" or not enabled:
-            return
-        from accelerate.tracking import TensorBoardTracker
-        from accelerate.utils import is_tensorboard_available
-
-        if not is_tensorboard_available():  # optional, unless asked for explicitly
-            if mode == "tensorboard":
-                raise UserError("train.tracker=tensorboard but tensorboard is not installed; "
-                                "pip install tensorboard or set train.tracker=none")
-            return
-        self.tracker = TensorBoardTracker("tb", str(run.path))
-        self.tracker.start()
-
-    def log(self, values: dict, step: int) -> None:
-        if self.tracker is not None:
-            self.tracker.log({k: v for k, v in values.items() if isinstance(v, (int, float))}, step=step)
-
-    def close(self) -> None:
-        if self.tracker is not None:
-            self.tracker.finish()
 
 
 def train(cfg: GanConfig, allow_config_change: bool = False) -> RunDir:

@@ -157,6 +157,9 @@ class TrainConfig:
     """Divergence check: a device-side non-finite flag is read every this many steps."""
     progress: bool = True
     """tqdm progress bar on the main process."""
+    tracker: Literal["auto", "none", "tensorboard"] = "auto"
+    """``auto``: TensorBoard logs under RUN/tb when tensorboard is installed; ``none``: off
+    (metrics.jsonl is written either way)."""
 
     def __post_init__(self) -> None:
         require(self.max_tokens >= 16, "max_tokens", "must be >= 16", self.max_tokens)

@@ -34,6 +34,7 @@ from common.faults import fault_point
 from common.probes import attach_probes
 from common.remedies import Remedies, param_groups
 from common.rundir import RunDir
+from common.tracking import Tracker
 from common.training import DivergenceGuard, make_accelerator, seed_everything
 
 
@@ -158,6 +159,7 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
         return run
 
     model.train()
+    tracker = Tracker(cfg.train.tracker, run, accelerator.is_main_process)
     bar = tqdm(total=cfg.steps, initial=start, disable=not (accelerator.is_main_process and cfg.train.progress),
                desc="train", dynamic_ncols=True)
     # The loss of a logging window that straddles a checkpoint is carried in it, so a resumed run
@@ -216,12 +218,14 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
                    "tokens_per_s": tokens_acc / max(elapsed, 1e-9), **acted}
             acted = {}
             run.log_metrics(rec)
+            tracker.log(rec, done)
             bar.set_postfix(loss=f"{mean:.3f}", lr=f"{lr:.2e}")
             loss_acc.zero_()
             acc_steps, tokens_acc, t_last = 0, 0, time.time()
         if done % cfg.train.eval_every == 0 or done == cfg.steps:
             rec = validate(model, cfg, tokenizer, valid, accelerator)
             run.log_metrics({"step": done, **rec})
+            tracker.log(rec, done)
             if accelerator.is_main_process:
                 bar.write(f"step {done}: valid loss {rec['valid_loss']:.3f}, greedy BLEU {rec['valid_bleu']:.2f}")
         if done % cfg.train.checkpoint_every == 0 or done == cfg.steps:
@@ -232,6 +236,7 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
                                                    "log_loss_sum": log_sum, "log_steps": acc_steps},
                                             keep=cfg.train.keep_checkpoints)
     bar.close()
+    tracker.close()
     probes.detach()
     remedies.remove()
     accelerator.wait_for_everyone()
