@@ -212,3 +212,30 @@ def test_shipped_presets_load(monkeypatch: pytest.MonkeyPatch) -> None:
         for c in cells:  # every app config a preset names exists
             assert (root.parents[1] / c.app_config).is_file(), (p.name, c.app_config)
         check_cells(cells)  # and every variant's overrides are keys and values its app accepts
+
+
+def _story_study(verdict: str, n: int) -> dict:
+    """A study summary with just what dead_unit_story reads: a baseline that loses half its units."""
+    metric = {"key": "dead_frac.G", "tested": True}
+    return {
+        "baseline": "relu",
+        "metrics": [metric],
+        "variants": [
+            {"name": "relu", "metrics": {"dead_frac.G": {"mean": 0.5}}, "dead_by_layer": {"G": {"act1": 0.0, "act2": 1.0}}},
+            {"name": "leaky", "metrics": {"dead_frac.G": {"mean": 0.0}}},
+        ],
+        "comparisons": [{"metric": "dead_frac.G", "variant": "leaky", "verdict": verdict, "n": n}],
+    }
+
+
+def test_dead_unit_story_separates_shown_untested_and_absent() -> None:
+    from apps.compare.analysis import dead_unit_story
+
+    shown = dead_unit_story(_story_study("better", 3))
+    assert shown["shows_up"] and "measurably fewer with leaky (0.0%)" in shown["lines"][0]
+    one_seed = dead_unit_story(_story_study("untestable", 1))
+    assert not one_seed["shows_up"] and one_seed["verdict"].startswith("cannot be tested with one seed")
+    assert "act2 100%" in one_seed["lines"][0] and "run more seeds" in one_seed["lines"][0]
+    absent = dead_unit_story(_story_study("no detectable difference", 3))
+    assert absent["verdict"] == "does not show up at this budget"
+    assert "no variant reduces that measurably" in absent["lines"][0]

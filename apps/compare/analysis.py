@@ -149,7 +149,7 @@ def dead_unit_story(study: dict[str, Any]) -> dict[str, Any] | None:
     models = [m["key"] for m in study["metrics"] if m["key"].startswith("dead_frac.") and m["tested"]]
     if not models:
         return None
-    lines, shows = [], False
+    lines, shows, untested = [], False, False
     for key in models:
         model = key.split(".", 1)[1]
         if key not in base["metrics"]:
@@ -170,13 +170,21 @@ def dead_unit_story(study: dict[str, Any]) -> dict[str, Any] | None:
             shows = True
             each = ", ".join(f"{v} ({_mean_of(study, v, key):.1%})" for v in better)
             text += f"; measurably fewer with {each}"
+        elif cmp and all(c["verdict"] == "untestable" for c in cmp):
+            untested = True
+            each = ", ".join(f"{c['variant']} ({_mean_of(study, c['variant'], key):.1%})" for c in cmp)
+            text += f"; the variants end with {each}, but one paired seed allows no test: run more seeds"
         else:
             text += "; no variant reduces that measurably at this budget"
         if worse:
             text += f"; measurably more with {', '.join(worse)}"
         lines.append(text + ".")
-    verdict = ("shows up: the baseline loses units and at least one variant measurably keeps them"
-               if shows else "does not show up at this budget")
+    if shows:
+        verdict = "shows up: the baseline loses units and at least one variant measurably keeps them"
+    elif untested:
+        verdict = "cannot be tested with one seed: the baseline loses units, but no difference can be tested"
+    else:
+        verdict = "does not show up at this budget"
     return {"shows_up": shows, "verdict": verdict, "lines": lines, "threshold": DEAD_THRESHOLD}
 
 
