@@ -160,3 +160,23 @@ def test_augmentation_translates_each_image_by_its_own_offset():
     assert torch.equal(y[1, 0, :, :3], x[1, 0, :, 1:]) and y[1, 0, :, 3].tolist() == [-1.0] * 4  # left by one
     y.sum().backward()  # differentiable: each input pixel that stays in view gets gradient 1
     assert x.grad[0, 0, 3].tolist() == [0.0] * 4 and x.grad[0, 0, :3].eq(1).all()
+
+
+def test_r1_penalty_is_the_squared_input_gradient_and_changes_training(tmp_path):
+    from apps.gan.step import r1_penalty
+
+    w = torch.tensor([[1.0, -2.0, 3.0]])
+    x = torch.randn(5, 3, requires_grad=True)
+    assert r1_penalty(x @ w.T, x).item() == pytest.approx(14.0)  # ∇ₓ(w·x) = w for every row: ‖w‖² = 14
+    x2 = torch.randn(4, 3, requires_grad=True)
+    w2 = torch.randn(3, requires_grad=True)
+    r1_penalty((x2 * w2).sum(1) ** 2, x2).backward()  # differentiable in D's weights
+    assert w2.grad is not None and torch.isfinite(w2.grad).all()
+
+    plain, r1 = tmp_path / "plain", tmp_path / "r1"
+    train_cmd.main(tiny_args(plain, 4))
+    train_cmd.main(tiny_args(r1, 4, "optim.r1_gamma=10", "optim.r1_every=2"))
+    assert all(torch.isfinite(torch.tensor(r["loss_d"])) for r in records(r1))
+    a = load_file(plain / "checkpoints/step_00000004/models/D.safetensors")
+    b = load_file(r1 / "checkpoints/step_00000004/models/D.safetensors")
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the penalty reached D's update

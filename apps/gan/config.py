@@ -130,8 +130,15 @@ class OptimConfig:
     """``linear``: where the decay begins, as a fraction of ``steps``."""
     min_lr_ratio: float = 0.0
     """``linear``: the final learning rate as a fraction of the initial one."""
+    r1_gamma: float = 0.0
+    """R1 penalty γ/2·E‖∇ₓD(x)‖² on D's real inputs, added to D's loss (0 = off, pytorch/examples).
+    Costs a double backward through D on the steps it runs; the logged loss_d includes it."""
+    r1_every: int = 1
+    """Apply R1 every this many steps, scaled by the interval (StyleGAN2's lazy regularisation)."""
 
     def __post_init__(self) -> None:
+        require(self.r1_gamma >= 0, "r1_gamma", "must be >= 0 (0 = off)", self.r1_gamma)
+        require(self.r1_every >= 1, "r1_every", "must be >= 1", self.r1_every)
         require(self.lr_g > 0, "lr_g", "must be > 0", self.lr_g)
         require(self.lr_d > 0, "lr_d", "must be > 0", self.lr_d)
         require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas",

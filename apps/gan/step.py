@@ -34,6 +34,12 @@ def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> t
     return F.softplus(-r).mean() + F.softplus(f).mean()
 
 
+def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Tensor:
+    """E‖∇ₓD(x)‖² over the batch (Mescheder et al. 2018), differentiable for D's update."""
+    (grad,) = torch.autograd.grad(real_logits.float().sum(), real_inputs, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()
+
+
 def g_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     """Generator loss: non-saturating −log D(G(z)), or hinge's −D(G(z))."""
     f = fake_logits.float()
@@ -59,6 +65,8 @@ class Stepper:
     remedies: Any = None
     guard: Any = None
     augment_shift: int = 0  # DiffAugment translation of D's inputs, in pixels (0 = off)
+    r1_gamma: float = 0.0  # R1 penalty weight on D's real inputs (0 = off)
+    r1_every: int = 1  # lazy R1: every this many steps, scaled by it
     sums: torch.Tensor = field(default=None)  # type: ignore[assignment]  # loss_d, loss_g, D(x), D(G(z))
 
     def __post_init__(self) -> None:
@@ -84,11 +92,17 @@ class Stepper:
             aug = lambda x, k: translate(x, offs[k], self.augment_shift)  # noqa: E731
 
         # D: maximise log D(x) + log(1 - D(G(z)))
+        r1 = self.r1_gamma > 0 and step % self.r1_every == 0
+        real_in = aug(real, 0)
+        if r1:
+            real_in = real_in.detach().requires_grad_(True)
         with acc.autocast():
             fake = self.G(z)
-            out_real = self.D(aug(real, 0))
+            out_real = self.D(real_in)
             out_fake = self.D(aug(fake.detach(), 1))
         loss_d = d_loss(out_real, out_fake, self.loss)
+        if r1:
+            loss_d = loss_d + r1_penalty(out_real, real_in) * (self.r1_gamma / 2 * self.r1_every)
         self.opt_d.zero_grad(set_to_none=True)
         acc.backward(loss_d)
         self.opt_d.step()

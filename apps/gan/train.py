@@ -121,7 +121,8 @@ def train(cfg: GanConfig, allow_config_change: bool = False) -> RunDir:
                dynamic_ncols=True)
     one_step = Stepper(G, D, g_raw, d_raw, opt_g, opt_d, accelerator, cfg.optim.loss, cfg.seed,
                        cfg.train.batch_size, ema, probes, remedies, guard,
-                       augment_shift=round(cfg.train.augment * cfg.data.image_size))
+                       augment_shift=round(cfg.train.augment * cfg.data.image_size),
+                       r1_gamma=cfg.optim.r1_gamma, r1_every=cfg.optim.r1_every)
     sums = one_step.sums  # loss_d, loss_g, D(x), D(G(z)) summed on the device since the last log
     t_last, n_since, last_good, acted = time.time(), 0, run.latest_checkpoint(), {}
 
