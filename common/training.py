@@ -38,13 +38,11 @@ def _cache_lomo_check() -> None:
     about 0.3 ms, or 4% of a small DCGAN step with two optimizers on a CPU core
     (``bench/gan_step.py``). Whether a package is installed cannot change during a run.
     """
-    try:
-        import accelerate.optimizer as acc_opt
-    except ImportError:  # pragma: no cover - accelerate is a dependency
-        return
-    check = getattr(acc_opt, "is_lomo_available", None)
+    import accelerate.optimizer as acc_opt
+
+    check = getattr(acc_opt, "is_lomo_available", None)  # absent in other accelerate versions
     if check is not None and not hasattr(check, "cache_info"):
-        acc_opt.is_lomo_available = functools.lru_cache(maxsize=None)(check)
+        acc_opt.is_lomo_available = functools.cache(check)
 
 
 def seed_everything(seed: int) -> None:
