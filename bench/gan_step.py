@@ -15,7 +15,8 @@ same pre-loaded real batches, so the table compares the step and nothing else:
   models and optimizers, noise a pure function of (seed, step), device-side log sums and the
   divergence flag), with probes off / EMA off, then with the EMA on, then with the probes at
   their defaults (``ProbeConfig()``: every 10th step, 20-step windows, read out as the loop does),
-  and — when the config augments — the config's whole recipe (EMA + DiffAugment + probes).
+  and — when the config augments or penalises D — the config's whole recipe (EMA + DiffAugment +
+  lazy R1 + probes), which does more work per step than pytorch/examples' loop.
 
 Variants run interleaved in ``--rounds`` rounds of ``--steps`` steps after a warm-up, and the
 median images/s per variant is reported with its ratio to ``plain``: machines are noisy, so only
@@ -87,7 +88,7 @@ def plain_loop(cfg: GanConfig, device: torch.device):
     return step
 
 
-def our_loop(cfg: GanConfig, accelerator, probes_on: bool, ema_on: bool, augment: bool = False):
+def our_loop(cfg: GanConfig, accelerator, probes_on: bool, ema_on: bool, recipe: bool = False):
     """apps.gan's step as the training loop runs it, probes read out as the loop reads them."""
     torch.manual_seed(cfg.seed)
     g, d = build_models(cfg.model, cfg.data.image_size, cfg.data.channels)
@@ -103,7 +104,8 @@ def our_loop(cfg: GanConfig, accelerator, probes_on: bool, ema_on: bool, augment
     G, D, opt_g, opt_d = accelerator.prepare(g, d, opt_g, opt_d)
     stepper = Stepper(G, D, accelerator.unwrap_model(G), accelerator.unwrap_model(D), opt_g, opt_d, accelerator,
                       cfg.optim.loss, cfg.seed, cfg.train.batch_size, ema, probes, None, guard,
-                      augment_shift=round(cfg.train.augment * cfg.data.image_size) if augment else 0)
+                      augment_shift=round(cfg.train.augment * cfg.data.image_size) if recipe else 0,
+                      r1_gamma=cfg.optim.r1_gamma if recipe else 0.0, r1_every=cfg.optim.r1_every)
 
     def step(i: int, real_u8: torch.Tensor) -> None:
         stepper(i, real_u8)
@@ -140,8 +142,8 @@ def main() -> None:
         "ours, probes off, EMA on": our_loop(cfg, accelerator, probes_on=False, ema_on=True),
         "ours, probes on (defaults)": our_loop(cfg, accelerator, probes_on=True, ema_on=False),
     }
-    if cfg.train.augment > 0:  # the config's full recipe: EMA + DiffAugment + probes
-        variants["ours, config (EMA, augment, probes)"] = our_loop(cfg, accelerator, True, True, augment=True)
+    if cfg.train.augment > 0 or cfg.optim.r1_gamma > 0:  # the config's whole recipe
+        variants["ours, the whole config (EMA, augment, R1, probes)"] = our_loop(cfg, accelerator, True, True, recipe=True)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for fn in variants.values():  # warm-up: allocator, kernels, first probe windows
         for s in range(args.warmup):

@@ -118,11 +118,13 @@ def test_digits_config_loads_with_the_documented_defaults():
     cfg = load_config(GanConfig, DIGITS, [], app="gan")
     assert cfg.data.source == "digits" and cfg.data.image_size == 16 and cfg.out == "runs/gan/digits"
     assert cfg.model.d_act == "leaky_relu" and cfg.model.d_act_params == {"alpha": 0.2}
-    assert (cfg.model.latent_classes, cfg.train.augment, cfg.optim.schedule) == (0, 0.125, "linear")
+    assert (cfg.model.latent_classes, cfg.train.augment, cfg.optim.schedule) == (10, 0.125, "linear")
+    assert (cfg.optim.r1_gamma, cfg.optim.r1_every, cfg.steps) == (0.3, 4, 14000)
     base = GanConfig()  # the defaults are pytorch/examples' DCGAN
     assert (base.optim.lr_g, base.optim.lr_d, base.optim.betas) == (2e-4, 2e-4, [0.5, 0.999])
     assert (base.model.g_act, base.model.init, base.train.batch_size, base.data.image_size) == ("relu", "dcgan", 64, 64)
     assert (base.model.latent_classes, base.train.augment, base.optim.schedule) == (0, 0.0, "constant")
+    assert base.optim.r1_gamma == 0.0
 
 
 def test_discrete_code_is_a_uniform_one_hot_drawn_from_the_same_noise():
