@@ -79,14 +79,20 @@ def evaluate(run_path: str, overrides: Sequence[str] = (), step: int | None = No
 
 
 def summary(rec: dict) -> str:
+    """The one-line report of an eval record, with a warning when FID is below its floor."""
     ex = rec["extractor"]
     acc = f", held-out acc {ex['heldout_accuracy']:.4f}" if ex.get("heldout_accuracy") is not None else ""
+    ratio = rec.get("fid_over_floor")
+    over = f", ×{ratio:.2f}" if ratio is not None else ""
     line = (f"step {rec['step']} ({rec['generator']}): FID[{ex['name']} {ex['hash']}{acc}] {rec['fid']:.3f} "
-            f"(floor {rec['fid_floor']:.3f}, ×{rec['fid_over_floor']:.2f}), KID {rec['kid_mean']:.5f} ± "
+            f"(floor {rec['fid_floor']:.3f}{over}), KID {rec['kid_mean']:.5f} ± "
             f"{rec['kid_std']:.5f}; {rec['num_fake']} fake vs {rec['num_real']} real")
     if rec.get("confident_share") is not None:
         line += (f"; classes covered {rec['classes_covered']}/{rec['num_classes']}, KL {rec['class_kl']:.4f}, "
                  f"confident {rec['confident_share']:.3f}, smallest class share {rec['min_class_share']:.3f}")
+    if ratio is not None and ratio < 1:
+        line += ("\nwarning: FID is below the real-vs-real floor: the samples are closer to the training "
+                 "images than held-out real images are, so the generator may be copying its training set")
     return line
 
 
