@@ -214,7 +214,6 @@ def test_shipped_presets_load(monkeypatch: pytest.MonkeyPatch) -> None:
         check_cells(cells)  # and every variant's overrides are keys and values its app accepts
 
 
-
 def test_dying_preset_runs_the_plain_dcgan_recipe_it_was_calibrated_on(monkeypatch: pytest.MonkeyPatch) -> None:
     """digits.yaml's later additions (code, DiffAugment, decay, R1) must stay off in the control."""
     from apps.gan.config import GanConfig
@@ -225,8 +224,10 @@ def test_dying_preset_runs_the_plain_dcgan_recipe_it_was_calibrated_on(monkeypat
     cell = build_matrix(load_preset(root / "configs" / "compare" / "dying.yaml"))[0]
     args = [a for a in cell.train_argv()[5:] if not a.startswith("out=")]
     cfg = load_config(GanConfig, cell.app_config, args, app="gan")
-    assert (cfg.model.latent_classes, cfg.train.augment, cfg.optim.schedule, cfg.optim.r1_gamma) == (0, 0.0, "constant", 0.0)
+    recipe = (cfg.model.latent_classes, cfg.train.augment, cfg.optim.schedule, cfg.optim.r1_gamma)
+    assert recipe == (0, 0.0, "constant", 0.0)
     assert cfg.model.g_batch_norm is False and cfg.steps == 600
+
 
 def _story_study(verdict: str, n: int) -> dict:
     """A study summary with just what dead_unit_story reads: a baseline that loses half its units."""

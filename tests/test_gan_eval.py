@@ -104,7 +104,8 @@ def test_sample_and_evaluate_a_trained_run(tmp_path, capsys):
 
 def test_summary_warns_when_fid_is_below_its_floor():
     rec = {"step": 9, "generator": "G", "extractor": {"name": "classifier", "hash": "ab"}, "fid": 1.4,
-           "fid_floor": 1.5, "fid_over_floor": 1.4 / 1.5, "kid_mean": 0.0, "kid_std": 0.0, "num_fake": 9, "num_real": 9}
+           "fid_floor": 1.5, "fid_over_floor": 1.4 / 1.5, "kid_mean": 0.0, "kid_std": 0.0,
+           "num_fake": 9, "num_real": 9}
     assert "×0.93" in evaluate_cmd.summary(rec) and "copying its training set" in evaluate_cmd.summary(rec)
     rec.update(fid=1.6, fid_over_floor=1.6 / 1.5)
     assert "warning" not in evaluate_cmd.summary(rec)
