@@ -193,6 +193,21 @@ def test_cells_scored_with_another_extractor_are_not_pooled(tmp_path: Path) -> N
     assert next(c for c in gan["comparisons"] if c["metric"] == "fid")["n"] == 2
 
 
+def test_fid_below_the_floor_is_flagged_per_variant_and_seed(tmp_path: Path) -> None:
+    cfg = preset(tmp_path)
+    cells = [c for c in build_matrix(cfg) if c.study == "gan"]
+    for c in cells:
+        fake_cell(c)
+    gan = analyse(cfg, [read_cell(c) for c in cells], {})["studies"][0]
+    assert not any("floor" in w for w in gan["warnings"])  # FIDs 21–35 against a floor of 2
+    copier = next(c for c in cells if c.variant == "leaky_G" and c.seed == 1)
+    ev = json.loads((copier.run_dir / "eval.json").read_text())
+    (copier.run_dir / "eval.json").write_text(json.dumps({**ev, "fid": 1.5}))
+    gan = analyse(cfg, [read_cell(c) for c in cells], {})["studies"][0]
+    flagged = [w for w in gan["warnings"] if "floor" in w]
+    assert len(flagged) == 1 and flagged[0].startswith("leaky_G: FID below the real-vs-real floor on seed(s) 1:")
+
+
 def test_report_of_nothing_finished_is_still_written(tmp_path: Path) -> None:
     cfg = preset(tmp_path)
     summary = write_report(cfg, build_matrix(cfg), {"packages": {}}, "x.yaml")

@@ -83,6 +83,8 @@ def analyse_study(name: str, cfg: CompareConfig, cells: list[CellData]) -> dict[
         })
     shown = [k for k in shown if any(k in v["metrics"] for v in variants)]
     tested = [k for k in tested if k in shown]
+    if study.app == "gan":
+        warnings += below_floor(per_arm)
 
     comparisons = []
     for key in tested:
@@ -114,6 +116,20 @@ def analyse_study(name: str, cfg: CompareConfig, cells: list[CellData]) -> dict[
     }
     summary["dead_units"] = dead_unit_story(summary)
     return summary
+
+
+def below_floor(per_arm: dict[str, dict[str, dict[int, float]]]) -> list[str]:
+    """A warning per variant whose FID is below the real-vs-real floor on some seed: its samples are
+    closer to the training images than held-out real images are, which is how copying shows."""
+    out = []
+    for name, vals in per_arm.items():
+        floors = vals.get("fid_floor", {})
+        seeds = sorted(s for s, f in vals.get("fid", {}).items() if s in floors and f < floors[s])
+        if seeds:
+            out.append(f"{name}: FID below the real-vs-real floor on seed(s) {', '.join(map(str, seeds))}: "
+                       "the samples are closer to the training images than held-out real images are, so the "
+                       "generator may be copying its training set; a lower FID there is not a better generator.")
+    return out
 
 
 def _dead_layers(cells: list[CellData]) -> dict[str, dict[str, float]]:
