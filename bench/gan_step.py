@@ -143,7 +143,8 @@ def main() -> None:
         "ours, probes on (defaults)": our_loop(cfg, accelerator, probes_on=True, ema_on=False),
     }
     if cfg.train.augment > 0 or cfg.optim.r1_gamma > 0:  # the config's whole recipe
-        variants["ours, the whole config (EMA, augment, R1, probes)"] = our_loop(cfg, accelerator, True, True, recipe=True)
+        name = "ours, the whole config (EMA, augment, R1, probes)"
+        variants[name] = our_loop(cfg, accelerator, True, True, recipe=True)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for fn in variants.values():  # warm-up: allocator, kernels, first probe windows
         for s in range(args.warmup):
