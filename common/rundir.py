@@ -149,14 +149,16 @@ class RunDir:
         """
         run = cls(Path(path), app, config, accelerator)
         p = run.path
-        if p.exists() and not p.is_dir():
-            raise UserError(f"out='{p}' is a file, not a directory; choose another out=")
-        if (p / MARKER).exists():
-            _check_marker(p, app)
-            run._check_config(allow_config_change)
-        elif p.is_dir() and any(p.iterdir()):
-            raise UserError(f"out='{p}' exists and is not a leakylab run directory; choose an empty or new out=")
+        # Only the main process checks and creates: another one looking while it writes would see a
+        # half-made directory. The others wait for it, then find a finished run directory.
         if run.is_main:
+            if p.exists() and not p.is_dir():
+                raise UserError(f"out='{p}' is a file, not a directory; choose another out=")
+            if (p / MARKER).exists():
+                _check_marker(p, app)
+                run._check_config(allow_config_change)
+            elif p.is_dir() and any(p.iterdir()):
+                raise UserError(f"out='{p}' exists and is not a leakylab run directory; choose an empty or new out=")
             try:
                 p.mkdir(parents=True, exist_ok=True)
                 probe = p / f".write-test{os.getpid()}"
@@ -170,6 +172,8 @@ class RunDir:
             elif allow_config_change or run._stored_config() != config:
                 atomic_write_text(p / "config.yaml", dump_yaml(config))
         run._barrier()
+        if not run.is_main:
+            _check_marker(p, app)
         return run
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from common.errors import UserError
-from common.rundir import RunDir
+from common.rundir import FORMAT, MARKER, RunDir
 
 
 def _model_and_opt(seed: int = 0):
@@ -173,3 +174,28 @@ def test_typed_config_validates_the_stored_config_against_the_schema(tmp_path):
     assert (cfg.steps, cfg.model.width) == (10, 4)
     with pytest.raises(UserError, match=r"config.yaml' does not fit this version of the app .*model"):
         RunDir.open(tmp_path / "r", "gan").typed_config(_Narrower)
+
+
+def test_other_processes_wait_for_the_main_one_to_create_the_run(tmp_path):
+    """A non-main process arriving while the main one is half-way through creating the directory
+    (config written, marker not yet) must wait for it, not refuse a "foreign" directory."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text("steps: 3\n")  # the main process's first write
+
+    class Rank1:
+        is_main_process = False
+        waited = 0
+
+        def wait_for_everyone(self) -> None:  # the main process writes the marker while we wait
+            self.waited += 1
+            (out / MARKER).write_text(json.dumps({"app": "demo", "format": FORMAT}) + "\n")
+
+    acc = Rank1()
+    run = RunDir.create_or_resume(out, "demo", {"steps": 3}, accelerator=acc)
+    assert acc.waited == 1 and run.path == out and not run.is_main
+    with pytest.raises(UserError, match="not a leakylab run directory"):  # the main process still refuses it
+        foreign = tmp_path / "foreign"
+        foreign.mkdir()
+        (foreign / "notes.txt").write_text("x")
+        RunDir.create_or_resume(foreign, "demo", {"steps": 3})
