@@ -37,7 +37,7 @@ import yaml
 from common.config import config_from_dict, dump_yaml, yaml_load
 from common.errors import UserError
 from common.faults import fault_point
-from common.rng import capture_rng_state, restore_rng_state
+from common.rng_state import capture_rng_state, restore_rng_state
 
 T = TypeVar("T")
 

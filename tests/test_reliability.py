@@ -190,10 +190,13 @@ DIVERGED = ("error: training diverged: a loss became NaN/Inf at or before step 2
 
 
 def test_gan_divergence_names_the_step_and_last_good_checkpoint(tmp_path, capsys):
-    """lr 1e30: step 1's loss is still finite (checkpoint 1 is written), step 2's is not. The
-    guard's only reads are before checkpoints, so step 2's checkpoint is refused."""
+    """G's lr 1e30 (D's as configured): step 1's losses come before G's first update and are
+    finite (checkpoint 1 is written), step 2's, through the blown-up G, are not — whatever the
+    step's noise (with D's lr 1e30 too, step 1's G loss went through the blown-up D and was
+    non-finite for some seeds' streams). The guard's only reads are before checkpoints, so step
+    2's checkpoint is refused."""
     run = tmp_path / "run"
-    argv = gan_args(run, 10, "optim.lr_g=1e30", "optim.lr_d=1e30", "train.checkpoint_every=1",
+    argv = gan_args(run, 10, "optim.lr_g=1e30", "train.checkpoint_every=1",
                     "train.check_every=50", "train.log_every=50", "train.sample_every=0")
     err = fails(gan_train.main, argv, capsys)
     assert err == DIVERGED.format(ckpt=run / "checkpoints" / "step_00000001")

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import torch
 
+from common.rng import torch_generator
+
 
 def shift_generator(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + step * 7_919 + 101) % (2**63))
+    return torch_generator(seed, "gan.augment", step)
 
 
 def random_offsets(n: int, max_shift: int, gen: torch.Generator) -> torch.Tensor:

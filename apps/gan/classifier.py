@@ -40,8 +40,9 @@ from torch import nn
 from apps.gan.data import ImageData, to_model_range
 from apps.gan.images import ImageSet
 from common.errors import UserError
+from common.rng import stream_seed, torch_generator
 
-ARCH_VERSION = 2  # bump when the architecture or recipe code changes: it enters the cache key
+ARCH_VERSION = 3  # bump when the architecture or recipe code changes: it enters the cache key
 
 
 class SmallCNN(nn.Module):
@@ -105,9 +106,9 @@ def train_classifier(data: ImageData, recipe: Any, device: torch.device | str = 
     x_train, y_train = materialise(data.train)
     x_ho, y_ho = materialise(data.heldout)
     channels = x_train.shape[1]
-    g = torch.Generator().manual_seed(recipe.seed)
+    g = torch_generator(recipe.seed, "gan.classifier.order")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe.seed)
+        torch.manual_seed(stream_seed(recipe.seed, "gan.classifier.init"))
         model = SmallCNN(channels, data.num_classes, recipe.width, recipe.features).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     n = len(x_train)
@@ -123,7 +124,7 @@ def train_classifier(data: ImageData, recipe: Any, device: torch.device | str = 
             for group in opt.param_groups:
                 group["lr"] = recipe.lr * (0.5 ** ((step >= total // 2) + (step >= 3 * total // 4)))
             with torch.random.fork_rng(devices=[]):  # dropout masks from the recipe's seed too
-                torch.manual_seed(recipe.seed * 1_000_003 + step)
+                torch.manual_seed(stream_seed(recipe.seed, "gan.classifier.dropout", step))
                 loss = F.cross_entropy(model(x), y_train[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()

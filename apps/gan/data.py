@@ -27,6 +27,7 @@ from PIL import Image
 from apps.gan.folder import folder_images, open_image, report_scan, scan_folder
 from apps.gan.images import ImageSet, LazyImages, TensorImages, first, resize_tensor
 from common.errors import UserError
+from common.rng import torch_generator
 
 TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10", "celeba": "CelebA"}
 
@@ -213,7 +214,7 @@ def step_indices(seed: int, step: int, n: int, batch_size: int) -> torch.Tensor:
     """The global batch of step ``step``: a pure function of (seed, step) (module docstring)."""
     per_epoch = n // batch_size
     epoch, i = divmod(step, per_epoch)
-    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63))
+    g = torch_generator(seed, "gan.data.epoch", epoch)
     return torch.randperm(n, generator=g)[i * batch_size:(i + 1) * batch_size]
 
 
@@ -239,7 +240,7 @@ class StepBatches(torch.utils.data.Sampler):
         for step in range(self.start, self.stop):
             epoch, i = divmod(step, per_epoch)
             if self._epoch_cache is None or self._epoch_cache[0] != epoch:  # one permutation per epoch
-                g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % (2**63))
+                g = torch_generator(self.seed, "gan.data.epoch", epoch)
                 self._epoch_cache = (epoch, torch.randperm(self.n, generator=g))
             batch = self._epoch_cache[1][i * self.batch_size:(i + 1) * self.batch_size]
             yield shard(batch, self.rank, self.world).tolist()

@@ -21,6 +21,7 @@ from torch import nn
 
 from apps.gan.data import to_model_range
 from common.errors import UserError
+from common.rng import stream_seed
 
 
 class Passthrough(nn.Module):
@@ -112,7 +113,7 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int, subset_size: int, 
     m.update(real.double(), real=True)
     m.update(fake.double(), real=False)
     with torch.random.fork_rng(devices=[]):  # KID draws its subsets from the global RNG
-        torch.manual_seed(seed)
+        torch.manual_seed(stream_seed(seed, "gan.eval.kid"))
         mean, std = m.compute()
     return float(mean), float(std)
 

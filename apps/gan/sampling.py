@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from common.rng import torch_generator
+
 STAT_BATCHES = 16
 STAT_BATCH_SIZE = 256
 STAT_SEED = 97
@@ -38,8 +40,8 @@ def noise(n: int, nz: int, seed: int, device: torch.device | str = "cpu", offset
     if n <= 0:
         return torch.zeros(0, nz, device=device)
     first, last = offset // NOISE_BLOCK, (offset + n - 1) // NOISE_BLOCK
-    blocks = [torch.randn(NOISE_BLOCK, nz, generator=torch.Generator().manual_seed(
-        (seed * 1_000_003 + b * 7_919 + 1) % (2**63))) for b in range(first, last + 1)]
+    blocks = [torch.randn(NOISE_BLOCK, nz, generator=torch_generator(seed, "gan.sample", b))
+              for b in range(first, last + 1)]
     start = offset - first * NOISE_BLOCK
     return torch.cat(blocks)[start:start + n].to(device)
 

@@ -20,6 +20,7 @@ from apps.gan.classifier import get_classifier, materialise
 from apps.gan.data import ImageData, to_uint8
 from apps.gan.metrics import Extractor, class_stats, classifier_extractor, fid, inception_extractor, kid, kid_subset_size
 from apps.gan.sampling import generate
+from common.rng import torch_generator
 
 MAX_REAL = 50_000
 
@@ -59,7 +60,7 @@ def _subset(n: int, k: int, seed: int) -> torch.Tensor:
     """``k`` of ``n`` indices, fixed by ``seed`` (all of them, in order, when k >= n)."""
     if k >= n:
         return torch.arange(n)
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:k].sort().values
+    return torch.randperm(n, generator=torch_generator(seed, "gan.eval.subset"))[:k].sort().values
 
 
 class Scorer:

@@ -17,12 +17,12 @@ import torch.nn.functional as F
 from apps.gan.augment import random_offsets, shift_generator, translate
 from apps.gan.data import to_model_range
 from apps.gan.ema import EMA
+from common.rng import torch_generator
 
 
 def step_noise(seed: int, step: int, n: int, nz: int, device: Any) -> torch.Tensor:
     """The global batch's latent vectors at ``step``: a pure function of (seed, step)."""
-    g = torch.Generator().manual_seed((seed * 1_000_003 + step * 7_919 + 17) % (2**63))
-    return torch.randn(n, nz, generator=g).to(device)
+    return torch.randn(n, nz, generator=torch_generator(seed, "gan.noise", step)).to(device)
 
 
 def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:

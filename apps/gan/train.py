@@ -31,6 +31,7 @@ from common.errors import UserError, cli
 from common.faults import fault_point
 from common.probes import attach_probes
 from common.remedies import Remedies, param_groups
+from common.rng import stream_seed
 from common.rundir import RunDir
 from common.tracking import Tracker
 from common.training import DivergenceGuard, make_accelerator, seed_everything
@@ -86,7 +87,7 @@ def train(cfg: GanConfig, allow_config_change: bool = False) -> RunDir:
     g_raw, d_raw = accelerator.unwrap_model(G), accelerator.unwrap_model(D)
     guard = DivergenceGuard(cfg.train.check_every)
     sampler_model = ema.module if ema is not None else g_raw
-    fixed_seed = cfg.seed * 7_919 + 3  # the grid's noise: same images at every step of one run
+    fixed_seed = stream_seed(cfg.seed, "gan.grid")  # the grid's noise: same images at every step of one run
 
     if main:
         print(f"gan: {data.name}: {n} training / {len(data.heldout)} held-out images"

@@ -16,6 +16,7 @@ from apps.theory.claims_local import local_gradient
 from apps.theory.results import Check, ClaimResult, Z_TOL, fmt, log_check, mean_and_se
 
 from common.init import leaky_init_
+from common.rng import stream_seed
 
 
 def leaky_aware_var(width: int, alpha: float) -> float:
@@ -93,7 +94,7 @@ def claim3(seed: int, quick: bool) -> ClaimResult:
         rate = (1 + alpha * alpha) / 2 * fan_var
         logs_f, logs_b = [], []
         for d in range(draws):
-            torch.manual_seed(seed * 1000 + 37 * k + d)
+            torch.manual_seed(stream_seed(seed, "theory.init", 3, k, d))
             net = build_mlp(width, depth, alpha, init)
             x = torch.randn(batch, width)
             v = torch.randn(batch, width)

@@ -19,6 +19,7 @@ from apps.theory.digits import digits_subset, kill_units, loss_fn, make_mlp, max
 from apps.theory.results import ClaimResult, binomial, mean_and_se, z_check
 from common.init import bias_init_
 from common.remedies import BiasWarming, redo_recycle, thermal_kick
+from common.rng import stream_seed, torch_generator
 
 HIDDEN, DEAD_SHARE, MARGIN, LR = 128, 0.3, 1.0, 0.5
 WARM_GAMMA, WARM_STEPS, STEPS = 1.5, 150, 250
@@ -31,7 +32,7 @@ def dead_at_init(seed: int, bias: float, draws: int) -> torch.Tensor:
     x, _ = digits_subset(seed, 512)
     out = []
     for d in range(draws):
-        torch.manual_seed(seed * 7919 + d)
+        torch.manual_seed(stream_seed(seed, "theory.init", 7, d))
         net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
                             nn.Linear(32, 32), nn.ReLU())
         bias_init_(net, bias)
@@ -68,7 +69,7 @@ def train_with_remedy(seed: int, remedy: str, n: int = 512) -> dict:
         loss.backward()
         opt.step()
         if remedy in ("kick", "redo") and (step + 1) % EVERY == 0:
-            gen = torch.Generator().manual_seed(seed * 100_003 + step)
+            gen = torch_generator(seed, "theory.remedy", step)
             with torch.no_grad():
                 h = net[1](net[0](x))
             if remedy == "kick":

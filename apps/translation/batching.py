@@ -14,6 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
+from common.rng import numpy_rng
+
 # A batch always holds at least this many pairs (unless the corpus is smaller), so two or more
 # processes rarely see an empty shard; the training loop handles one if it happens.
 MIN_PAIRS = 8
@@ -40,7 +42,7 @@ class TokenBatcher:
         return self._cache[epoch]
 
     def _make(self, epoch: int) -> list[np.ndarray]:
-        rng = np.random.default_rng([self.seed, epoch])
+        rng = numpy_rng(self.seed, "translation.batches", epoch)
         perm = rng.permutation(len(self.src))
         key = np.maximum(self.src[perm], self.tgt[perm])
         order = perm[np.argsort(key, kind="stable")]

@@ -35,13 +35,9 @@ from common.remedies.kick import thermal_kick
 from common.remedies.redo import redo_recycle
 from common.remedies.sites import unit_sites
 from common.remedies.warming import BiasWarming
+from common.rng import torch_generator
 
 OptimizerSet = Union[Mapping[str, torch.optim.Optimizer], Sequence[torch.optim.Optimizer], None]
-
-
-def step_generator(seed: int, step: int, index: int) -> torch.Generator:
-    """A CPU generator whose stream depends only on (seed, step, index)."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + step * 7_919 + index * 104_729) % (2**63))
 
 
 class Remedies:
@@ -79,13 +75,13 @@ class Remedies:
             for i, (name, model) in enumerate(self.models.items()):
                 n += redo_recycle(model, self.optimizers, self.probes, tau=self.cfg.redo_tau,
                                   bias=self.cfg.bias_init or 0.0, sites=self.sites[name],
-                                  generator=step_generator(self.seed, step, 2 * i))
+                                  generator=torch_generator(self.seed, "remedies.redo", step, i))
             out["recycled"] = n
         if self._due("kick", self.cfg.kick_every, step):
             n = 0
             for i, (name, model) in enumerate(self.models.items()):
                 n += thermal_kick(model, self.probes, self.cfg.kick_std, sites=self.sites[name],
-                                  generator=step_generator(self.seed, step, 2 * i + 1))
+                                  generator=torch_generator(self.seed, "remedies.kick", step, i))
             out["kicked"] = n
         return out
 
