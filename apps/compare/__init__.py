@@ -10,4 +10,7 @@ Layout: ``config`` (the preset schema) → ``matrix`` (cells and their commands)
 directories) → ``stats`` + ``analysis`` (intervals, paired tests, Holm, MDE, verdicts; this is
 summary.json) → ``report`` + ``plots`` + ``examples`` (blocks of ``doc``) → ``report_md`` /
 ``report_html`` (the two renderings).
+
+No app is named here: an app is known only by its description (:class:`common.appspec.AppSpec`:
+commands, schema, metrics, probed parts, examples), found through :func:`apps.load_apps`.
 """

@@ -14,10 +14,8 @@ from apps.compare import stats
 from apps.compare.collect import CellData, finite
 from apps.compare.config import CompareConfig
 from apps.compare.matrix import study_variants
-from apps.compare.metrics import (
-    DEFAULT_METRICS, DESCRIPTIVE, EXTRACTOR_LABELLED, dead_by_layer, expand_metrics, metric_def, metric_value,
-    steps_per_second, throughput,
-)
+from apps.compare.metrics import dead_by_layer, expand_metrics, metric_def, metric_value, steps_per_second, throughput
+from common.appspec import AppSpec, MetricDef, get_app
 
 FORMAT = 1
 # A baseline whose units are less than this fraction dead has not reproduced dying ReLUs.
@@ -37,8 +35,8 @@ def _extractor_key(data: CellData) -> tuple[str, str] | None:
     return str(ex.get("name", "?")), str(ex.get("hash", ""))
 
 
-def _extractor(cells: list[CellData], warnings: list[str]) -> tuple[dict | None, set[str]]:
-    """The study's one extractor, and cells (keys) whose FID/KID used another and are dropped."""
+def _extractor(cells: list[CellData], app: AppSpec, warnings: list[str]) -> tuple[dict | None, set[str]]:
+    """The study's one extractor, and cells (keys) whose extractor metrics used another and are dropped."""
     keys = Counter(k for c in cells if c.eval and (k := _extractor_key(c)) is not None)
     if not keys:
         return None, set()
@@ -46,23 +44,26 @@ def _extractor(cells: list[CellData], warnings: list[str]) -> tuple[dict | None,
     info = next(dict(c.eval["extractor"]) for c in cells if _extractor_key(c) == (name, hsh))
     dropped = {c.cell.key for c in cells if c.eval and _extractor_key(c) not in (None, (name, hsh))}
     if dropped:
+        labels = ", ".join(m.label for m in (*app.headline, *app.descriptive) if m.key in app.extractor_metrics)
         warnings.append(
-            f"{len(dropped)} cell(s) were evaluated with another feature extractor; their FID/KID and class "
-            f"statistics are left out, since FIDs from different extractors are not comparable: {', '.join(sorted(dropped))}. "
-            "Re-run the comparison with --reevaluate to score every cell with the current extractor")
+            f"{len(dropped)} cell(s) were evaluated with another feature extractor; their extractor-based metrics "
+            f"({labels}) are left out, since scores from different extractors are not comparable: "
+            f"{', '.join(sorted(dropped))}. Re-run the comparison with --reevaluate to score every cell with the "
+            "current extractor")
     return info, dropped
 
 
 def analyse_study(name: str, cfg: CompareConfig, cells: list[CellData]) -> dict[str, Any]:
     """Summary of one study (see module docstring)."""
     study = cfg.studies[name]
+    app = get_app(study.app)
     warnings: list[str] = []
-    extractor, dropped = _extractor(cells, warnings) if study.app == "gan" else (None, set())
-    tested = expand_metrics(study.metrics or DEFAULT_METRICS[study.app], cells)
-    shown = tested + [k for k in DESCRIPTIVE.get(study.app, []) if k not in tested]
+    extractor, dropped = _extractor(cells, app, warnings) if app.extractor_metrics else (None, set())
+    tested = expand_metrics(study.metrics or app.default_metrics, cells, app.probed_parts)
+    shown = tested + [k for k in app.descriptive_metrics if k not in tested]
 
     def value(c: CellData, key: str) -> float | None:
-        if not c.complete or (key in EXTRACTOR_LABELLED and c.cell.key in dropped):
+        if not c.complete or (key in app.extractor_metrics and c.cell.key in dropped):
             return None
         return metric_value(c, key)
 
@@ -78,17 +79,17 @@ def analyse_study(name: str, cfg: CompareConfig, cells: list[CellData]) -> dict[
             "overrides": {k: v for k, v in arm.overrides},
             "cells_complete": sum(c.complete for c in mine), "cells_total": len(mine),
             "metrics": {k: _interval_dict(v) for k, v in vals.items() if v},
-            "cost": _cost(mine),
+            "cost": _cost(mine, app),
             "dead_by_layer": _dead_layers([c for c in mine if c.complete]),
         })
     shown = [k for k in shown if any(k in v["metrics"] for v in variants)]
     tested = [k for k in tested if k in shown]
-    if study.app == "gan":
-        warnings += below_floor(per_arm)
+    for check in app.checks:
+        warnings += check(per_arm)
 
     comparisons = []
     for key in tested:
-        md = metric_def(key)
+        md = metric_def(key, app)
         rows = []
         for arm in arms:
             if arm.is_baseline:
@@ -109,27 +110,27 @@ def analyse_study(name: str, cfg: CompareConfig, cells: list[CellData]) -> dict[
 
     summary = {
         "name": name, "app": study.app, "title": study.title or name, "config": study.config,
-        "steps": study.steps, "baseline": study.baseline, "extractor": extractor, "warnings": warnings,
-        "metrics": [{"key": k, "label": metric_def(k).label, "lower_is_better": metric_def(k).lower_is_better,
-                     "unit": metric_def(k).unit, "tested": k in tested} for k in shown],
+        "steps": study.steps, "baseline": study.baseline, "extractor": extractor,
+        "extractor_note": _extractor_note(extractor, cells, app), "warnings": warnings,
+        "metrics": [_metric_entry(metric_def(k, app), k in tested, k in app.extractor_metrics) for k in shown],
         "variants": variants, "comparisons": comparisons,
     }
     summary["dead_units"] = dead_unit_story(summary)
     return summary
 
 
-def below_floor(per_arm: dict[str, dict[str, dict[int, float]]]) -> list[str]:
-    """A warning per variant whose FID is below the real-vs-real floor on some seed: its samples are
-    closer to the training images than held-out real images are, which is how copying shows."""
-    out = []
-    for name, vals in per_arm.items():
-        floors = vals.get("fid_floor", {})
-        seeds = sorted(s for s, f in vals.get("fid", {}).items() if s in floors and f < floors[s])
-        if seeds:
-            out.append(f"{name}: FID below the real-vs-real floor on seed(s) {', '.join(map(str, seeds))}: "
-                       "the samples are closer to the training images than held-out real images are, so the "
-                       "generator may be copying its training set; a lower FID there is not a better generator.")
-    return out
+def _metric_entry(md: MetricDef, tested: bool, by_extractor: bool) -> dict[str, Any]:
+    """A metric as summary.json lists it (``by_extractor``: its values depend on the extractor)."""
+    return {"key": md.key, "label": md.label, "lower_is_better": md.lower_is_better, "unit": md.unit,
+            "tested": tested, "by_extractor": by_extractor}
+
+
+def _extractor_note(extractor: dict | None, cells: list[CellData], app: AppSpec) -> str | None:
+    """The app's note on what the extractor's scores can be compared with (None: no extractor)."""
+    if not extractor or app.describe_extractor is None:
+        return None
+    first = next((c.eval for c in cells if c.eval), {})
+    return app.describe_extractor(extractor, first)
 
 
 def _dead_layers(cells: list[CellData]) -> dict[str, dict[str, float]]:
@@ -142,13 +143,13 @@ def _dead_layers(cells: list[CellData]) -> dict[str, dict[str, float]]:
     return {m: {layer: sum(v) / len(v) for layer, v in layers.items()} for m, layers in acc.items()}
 
 
-def _cost(cells: list[CellData]) -> dict[str, Any]:
+def _cost(cells: list[CellData], app: AppSpec) -> dict[str, Any]:
     def mean(xs: list[float | None]) -> float | None:
         xs = [x for x in xs if x is not None]
         return sum(xs) / len(xs) if xs else None
 
     timed = [c for c in cells if c.timing and c.timing.get("returncode") == 0]
-    tp = [t for c in cells if (t := throughput(c)) is not None]
+    tp = [t for c in cells if (t := throughput(c, app.throughput)) is not None]
     return {
         "train_s": mean([finite(c.timing.get("train_s")) for c in timed if not c.timing.get("resumed")]),
         "eval_s": mean([finite(c.timing.get("eval_s")) for c in timed]),

@@ -1,14 +1,14 @@
-"""Reads what the cells left on disk: eval.json, metrics.jsonl, probes.jsonl, samples, timings.
+"""Reads what the cells left on disk: eval.json, config.yaml, metrics.jsonl, probes.jsonl, timings.
 
 Reading is forgiving on purpose: a report of a half-finished comparison is still useful, so a
-missing or torn file makes a cell partial, never the report fail.
+missing or torn file makes a cell partial, never the report fail. What else an app leaves
+(images, decoded outputs) its own description reads, when the report asks it for examples.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,6 @@ import yaml
 
 from apps.compare.matrix import Cell
 from common.config import yaml_load
-
-# Sample grids by name, most preferred first; otherwise the GAN app's latest samples/step_N.png.
-GRID_NAMES = ("samples/final.png", "samples/grid.png")
 
 
 @dataclass
@@ -32,8 +29,6 @@ class CellData:
     metrics: list[dict] = field(default_factory=list)
     probes: list[dict] = field(default_factory=list)
     timing: dict | None = None
-    grid: Path | None = None
-    hypotheses: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -65,33 +60,6 @@ def _read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _find_grid(run: Path) -> Path | None:
-    for name in GRID_NAMES:
-        if (run / name).is_file():
-            return run / name
-    found = list((run / "samples").glob("*.png")) if (run / "samples").is_dir() else []
-    # The latest grid: samples/step_N.png, N not zero-padded, so compare the numbers.
-    return max(found, key=_step_of, default=None)
-
-
-def _step_of(path: Path) -> tuple[int, str]:
-    digits = re.findall(r"\d+", path.stem)
-    return (int(digits[-1]) if digits else -1, path.name)
-
-
-def _hypotheses(run: Path, rec: dict | None) -> list[str]:
-    names = []
-    if rec and isinstance(rec.get("hypotheses"), str):
-        names.append(rec["hypotheses"])
-    split = (rec or {}).get("split", "test")
-    names += [f"hypotheses.{split}.txt", f"{split}.hyp", "hypotheses.txt"]
-    for name in names:
-        p = run / name
-        if p.is_file():
-            return p.read_text(encoding="utf-8", errors="replace").splitlines()
-    return []
-
-
 def read_cell(cell: Cell) -> CellData:
     """Everything the report needs from one cell folder."""
     run = cell.run_dir
@@ -100,14 +68,11 @@ def read_cell(cell: Cell) -> CellData:
     try:
         cfg = yaml_load((run / "config.yaml").read_text(encoding="utf-8"))
         data.config = cfg if isinstance(cfg, dict) else None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # a damaged config only loses the examples
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # a damaged config only costs examples
         data.config = None
     data.metrics = read_jsonl(run / "metrics.jsonl")
     data.probes = read_jsonl(run / "probes.jsonl")
     data.timing = cell.bookkeeping()
-    data.grid = _find_grid(run)
-    if cell.app == "translation":
-        data.hypotheses = _hypotheses(run, data.eval)
     return data
 
 

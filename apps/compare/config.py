@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence, Union
+from typing import Any, Sequence, Union
 
+from apps import load_apps
 from common.config import ConfigError, load_config, require
 
-APPS = ("gan", "translation")
 # Variant names become directory names; keep them portable and unambiguous.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
@@ -25,10 +25,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 class StudyConfig:
     """One app, one base config, a baseline and its variants."""
 
-    app: Literal["gan", "translation"] = "gan"
-    """Which app trains the cells."""
+    app: str = ""
+    """Which app trains the cells: the name of a registered app (see apps/__init__.py)."""
     config: str = ""
-    """The app's own config file every cell starts from (e.g. configs/gan/digits.yaml)."""
+    """The app's own config file every cell starts from (configs/<app>/<name>.yaml)."""
     steps: int = 1000
     """Training steps of every cell (passed as steps=)."""
     baseline: str = "relu"
@@ -38,13 +38,13 @@ class StudyConfig:
     overrides: dict[str, Any] = field(default_factory=dict)
     """Overrides applied to every variant of this study (before the variant's own)."""
     metrics: list[str] = field(default_factory=list)
-    """Metrics compared with the baseline (empty = the app's defaults: FID, KID and G's dead
-    fraction for gan; BLEU, chrF and the FFN dead fractions for translation)."""
+    """Metrics compared with the baseline (empty = the headline metrics of the app's description:
+    its quality scores and the dead fraction of the parts where the activation changes)."""
     seconds_per_cell: float = 60.0
     """Estimated seconds of one cell (train + evaluate) for the first time estimate; replaced by
     measured cell times as cells finish."""
     eval_args: list[Union[str, int, float]] = field(default_factory=list)
-    """Extra arguments of the app's evaluate command (e.g. [--split, test] or [--num, 500])."""
+    """Extra arguments of the app's evaluate command (e.g. [--split, test])."""
     lr_sweep: dict[str, list[float]] = field(default_factory=dict)
     """Optional learning-rate sweep: config key → values (several keys move together, so their
     lists must have equal length). Every variant, baseline included, is run at every value, and
@@ -54,7 +54,9 @@ class StudyConfig:
     """Heading of the study in the report (default: its name)."""
 
     def __post_init__(self) -> None:
-        require(bool(self.config), "config", "must name the app's config file (e.g. configs/gan/digits.yaml)")
+        apps = load_apps()
+        require(self.app in apps, "app", f"must name a registered app ({', '.join(apps)})", self.app)
+        require(bool(self.config), "config", "must name the app's config file (configs/<app>/<name>.yaml)")
         require(self.steps >= 1, "steps", "must be >= 1", self.steps)
         require(bool(self.variants), "variants", "must name at least the baseline variant")
         for name in self.variants:
@@ -95,7 +97,7 @@ class CompareConfig:
     power: float = 0.8
     """Power at which the minimum detectable effect is quoted."""
     examples: int = 5
-    """Translation examples shown side by side (same source sentences for every variant)."""
+    """Rows of an app's example table shown side by side (the same inputs for every variant)."""
     note: str = ""
     """Free text put near the top of the report (what this preset is for)."""
     studies: dict[str, StudyConfig] = field(default_factory=dict)
@@ -127,4 +129,4 @@ def load_preset(path: str | Path, overrides: Sequence[str] = ()) -> CompareConfi
     return cfg
 
 
-__all__ = ["APPS", "CompareConfig", "ConfigError", "StudyConfig", "load_preset"]
+__all__ = ["CompareConfig", "ConfigError", "StudyConfig", "load_preset"]

@@ -45,7 +45,7 @@ class Image:
 
 @dataclass
 class Gallery:
-    """Images side by side (sample grids of the variants)."""
+    """Images side by side (one per variant)."""
 
     images: list[Image]
     caption: str = ""

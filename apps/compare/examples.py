@@ -1,69 +1,52 @@
-"""Translation examples side by side: the same test sentences, translated by every variant.
+"""Examples side by side: what the variants of a study made, from one seed, as the app shows it.
 
-The evaluate command writes its hypotheses beside ``eval.json``, one line per test sentence in
-test-set order, so line i of every variant translates the same source. Sources and references
-come from the app's own data loader with the run's config (so they are exactly what was
-scored), or from files beside the hypotheses when that fails.
+The app's description decides what an example is (an image per run, or a table of inputs and
+outputs) and reads it from the run directories; this module picks the seed, hands over one
+finished run per variant, and lays the answer out as report blocks.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from apps.compare.collect import CellData
+from apps.compare.doc import Block, Gallery, Heading, Image, Table
+from common.appspec import ExampleRun, get_app
 
 
-def _from_app(data: CellData, split: str) -> tuple[list[str], list[str]]:
-    """(sources, references) of ``split`` as the translation app loads them for this run."""
-    try:
-        from apps.translation.config import TranslationConfig
-        from apps.translation.data import load_split
-        from common.config import config_from_dict
-
-        loaded = load_split(config_from_dict(TranslationConfig, dict(data.config or {})).data, split)
-    except Exception:  # noqa: BLE001 - examples are illustration; a data problem must not sink the report
-        return [], []
-    return [s for s, _ in loaded.pairs], [t for _, t in loaded.pairs]
-
-
-def _side_file(run: Path, split: str, kinds: tuple[str, ...]) -> list[str]:
-    for kind in kinds:
-        for name in (f"{kind}.{split}.txt", f"{split}.{kind}", f"{kind}.txt"):
-            p = run / name
-            if p.is_file():
-                return p.read_text(encoding="utf-8", errors="replace").splitlines()
-    return []
-
-
-def pick_lines(n_lines: int, k: int) -> list[int]:
-    """``k`` line indices spread evenly over the test set (deterministic, first line included)."""
-    if n_lines <= 0 or k <= 0:
+def example_runs(study: dict, cells: list[CellData]) -> list[ExampleRun]:
+    """One complete run per variant (in the study's order), all from the lowest complete seed."""
+    done = [c for c in cells if c.complete]
+    if not done:
         return []
-    k = min(k, n_lines)
-    return sorted({round(i * (n_lines - 1) / max(1, k - 1)) for i in range(k)}) if k > 1 else [0]
-
-
-def translation_examples(study: dict, done: list[CellData], seed: int, k: int) -> tuple[list[list[str]], list[str]]:
-    """(rows, header) of the examples table: source, reference, then one column per variant."""
-    per_variant = {}
+    seed = min(c.cell.seed for c in done)
+    runs = []
     for v in study["variants"]:
-        c = next((c for c in done if c.cell.variant == v["name"] and c.cell.seed == seed and c.hypotheses), None)
+        c = next((c for c in done if c.cell.variant == v["name"] and c.cell.seed == seed), None)
         if c is not None:
-            per_variant[v["name"]] = c
-    if not per_variant:
-        return [], []
-    first = next(iter(per_variant.values()))
-    split = str((first.eval or {}).get("split", "test"))
-    sources, refs = _from_app(first, split)
-    if not sources:
-        sources = _side_file(first.cell.run_dir, split, ("sources", "src", "source"))
-        refs = _side_file(first.cell.run_dir, split, ("references", "ref", "reference"))
-    n = min(len(c.hypotheses) for c in per_variant.values())
-    rows = []
-    for i in pick_lines(n, k):
-        row = [str(i + 1)]
-        row.append(sources[i] if i < len(sources) else "(source not saved)")
-        row.append(refs[i] if i < len(refs) else "(reference not saved)")
-        row += [per_variant[name].hypotheses[i] for name in per_variant]
-        rows.append(row)
-    return rows, ["line", "source", "reference", *per_variant]
+            runs.append(ExampleRun(v["name"], seed, c.cell.run_dir, dict(c.eval or {}), c.config))
+    return runs
+
+
+def example_blocks(study: dict, cells: list[CellData], fig_dir: Path, k: int) -> list[Block]:
+    """The study's examples as report blocks; images are copied into the report's figures."""
+    app = get_app(study["app"])
+    runs = example_runs(study, cells)
+    if app.examples is None or not runs:
+        return []
+    ex = app.examples(runs, k)
+    if ex is None:
+        return []
+    out: list[Block] = [Heading(3, ex.heading)]
+    if ex.images:
+        seed = runs[0].seed
+        imgs = []
+        for variant, src in ex.images:
+            dst = fig_dir / f"{study['name']}_samples_{variant}{src.suffix or '.png'}"
+            shutil.copyfile(src, dst)
+            imgs.append(Image(dst, f"{variant} (seed {seed})"))
+        out.append(Gallery(imgs, ex.caption))
+    if ex.rows:
+        out.append(Table(list(ex.header), [list(r) for r in ex.rows], ex.caption if not ex.images else ""))
+    return out if len(out) > 1 else []

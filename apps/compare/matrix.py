@@ -19,7 +19,9 @@ from typing import Any
 import yaml
 
 from apps.compare.config import CompareConfig, StudyConfig
-from common.config import parse_override
+from common.appspec import get_app
+from common.config import load_config, parse_override
+from common.errors import UserError
 
 CELL_FILE = "cell.json"
 
@@ -96,6 +98,8 @@ class Cell:
 
     study: str
     app: str
+    train_module: str  # the app's commands, from its description
+    evaluate_module: str
     variant: str
     baseline: str
     group: str
@@ -114,13 +118,16 @@ class Cell:
     def run_dir(self) -> Path:
         return self.dir / "run"
 
-    def train_argv(self, python: str = sys.executable) -> list[str]:
+    def train_args(self) -> list[str]:
+        """The ``key=value`` overrides of the train command: the runner's keys, then the variant's."""
         args = [f"out={self.run_dir}", f"seed={self.seed}", f"steps={self.steps}"]
-        args += [f"{k}={render_value(v)}" for k, v in self.overrides]
-        return [python, "-m", f"apps.{self.app}.train", "--config", self.app_config, *args]
+        return args + [f"{k}={render_value(v)}" for k, v in self.overrides]
+
+    def train_argv(self, python: str = sys.executable) -> list[str]:
+        return [python, "-m", self.train_module, "--config", self.app_config, *self.train_args()]
 
     def eval_argv(self, python: str = sys.executable) -> list[str]:
-        return [python, "-m", f"apps.{self.app}.evaluate", "--run", str(self.run_dir), *self.eval_args]
+        return [python, "-m", self.evaluate_module, "--run", str(self.run_dir), *self.eval_args]
 
     def commands(self, threads: int = 1) -> list[str]:
         """The shell commands that reproduce this cell by hand (from the project root)."""
@@ -165,10 +172,12 @@ def build_matrix(cfg: CompareConfig, root: Path | None = None) -> list[Cell]:
     root = Path(cfg.out) if root is None else root
     per_seed: dict[int, list[Cell]] = {s: [] for s in cfg.seeds}
     for study_name, study in cfg.studies.items():
+        spec = get_app(study.app)
         for var in study_variants(study):
             for seed in cfg.seeds:
                 per_seed[seed].append(Cell(
-                    study=study_name, app=study.app, variant=var.name, baseline=var.baseline,
+                    study=study_name, app=study.app, train_module=spec.train_module,
+                    evaluate_module=spec.evaluate_module, variant=var.name, baseline=var.baseline,
                     group=var.group, seed=seed, steps=study.steps, app_config=study.config,
                     overrides=var.overrides, eval_args=tuple(str(a) for a in study.eval_args),
                     dir=root / study_name / var.name / f"seed{seed}",
@@ -187,30 +196,19 @@ def build_matrix(cfg: CompareConfig, root: Path | None = None) -> list[Cell]:
     return cells
 
 
-# The apps' config schemas, imported only when a preset is checked (importing an app is slow).
-_SCHEMAS = {"gan": ("apps.gan.config", "GanConfig"), "translation": ("apps.translation.config", "TranslationConfig")}
-
-
 def check_cells(cells: list[Cell]) -> None:
     """Load every variant's app config exactly as its train command will, before anything runs.
 
     A typo in a preset's override would otherwise surface as a failed cell minutes into the
     matrix; here it is one line naming the study, the variant and the key.
     """
-    import importlib
-
-    from common.config import load_config
-    from common.errors import UserError
-
     seen: set[tuple[str, str]] = set()
     for c in cells:
         if (c.study, c.variant) in seen:
             continue
         seen.add((c.study, c.variant))
-        module, name = _SCHEMAS[c.app]
-        schema = getattr(importlib.import_module(module), name)
-        args = [a for a in c.train_argv()[5:]]  # the key=value part of the train command
+        schema = get_app(c.app).schema()  # imported only now: importing an app is slow
         try:
-            load_config(schema, c.app_config, args, app=c.app)
+            load_config(schema, c.app_config, c.train_args(), app=c.app)
         except UserError as exc:
             raise UserError(f"study '{c.study}', variant '{c.variant}': {exc}") from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import matplotlib
 
@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from apps.compare.collect import CellData, final_probes, finite, probe_models  # noqa: E402
 from apps.compare.doc import Image  # noqa: E402
+from common.appspec import PROBE_STATS  # noqa: E402
 from common.probes.topology import SATURATING  # noqa: E402
 
 # metrics.jsonl keys that are bookkeeping rather than curves worth plotting
@@ -94,8 +95,9 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def curve_keys(cells: list[CellData]) -> list[str]:
-    """Numeric metrics.jsonl keys to plot: losses first, then quality scores, then the rest."""
+def curve_keys(cells: list[CellData], quality: Sequence[str] = ()) -> list[str]:
+    """Numeric metrics.jsonl keys to plot: losses first, then the app's quality scores (keys that
+    contain one of ``quality``, e.g. ``valid_<score>``), then the rest."""
     seen: dict[str, None] = {}
     for c in cells:
         for r in c.metrics:
@@ -108,7 +110,7 @@ def curve_keys(cells: list[CellData]) -> list[str]:
         kl = k.lower()
         if "loss" in kl:
             return 0
-        if any(m in kl for m in ("fid", "kid", "bleu", "chrf")):
+        if any(q.lower() in kl for q in quality):
             return 1
         return 2
 
@@ -117,7 +119,8 @@ def curve_keys(cells: list[CellData]) -> list[str]:
 
 def training_curves(study: dict, cells: list[CellData], path: Path) -> Image | None:
     """Losses and periodic quality metrics over training, one panel per key."""
-    keys = curve_keys(cells)
+    quality = [m["key"] for m in study["metrics"] if m["key"].partition(".")[0] not in PROBE_STATS]
+    keys = curve_keys(cells, quality)
     if not keys:
         return None
     names = [v["name"] for v in study["variants"]]

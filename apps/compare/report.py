@@ -15,10 +15,9 @@ from apps.compare import plots
 from apps.compare.analysis import analyse
 from apps.compare.collect import CellData, read_cell
 from apps.compare.config import CompareConfig
-from apps.compare.doc import Block, Bullets, Code, Gallery, Heading, Image, Para, Table
-from apps.compare.examples import translation_examples
+from apps.compare.doc import Block, Bullets, Code, Heading, Para, Table
+from apps.compare.examples import example_blocks
 from apps.compare.matrix import Cell, render_value
-from apps.compare.metrics import EXTRACTOR_LABELLED
 from apps.compare.report_html import render_html
 from apps.compare.report_md import render_md
 from apps.compare.stats import fmt, fmt_p
@@ -49,26 +48,10 @@ def _interval(m: dict[str, Any]) -> tuple[str, str]:
 
 
 def _label(study: dict, key: str) -> str:
-    label = next(m["label"] for m in study["metrics"] if m["key"] == key)
+    """A metric's label, with the extractor's name when its values depend on it."""
+    m = next(m for m in study["metrics"] if m["key"] == key)
     ex = study.get("extractor")
-    if ex and key in EXTRACTOR_LABELLED:
-        label += f" [{ex.get('name', '?')}]"
-    return label
-
-
-def _extractor_para(study: dict, cells: list[CellData]) -> Para | None:
-    ex = study.get("extractor")
-    if not ex:
-        return None
-    acc = ex.get("heldout_accuracy")
-    acc_s = f", held-out accuracy {acc:.1%}" if isinstance(acc, (int, float)) else ""
-    counts = next(((c.eval.get("num_real"), c.eval.get("num_fake")) for c in cells if c.eval), (None, None))
-    text = (f"FID and KID here use the '{ex.get('name')}' feature extractor (hash {str(ex.get('hash', ''))[:12]}"
-            f"{acc_s}) on {counts[0]} real vs {counts[1]} generated images. They compare the variants of this "
-            "report with each other; they are not comparable with FIDs computed with another extractor")
-    if ex.get("name") != "inception":
-        text += " (in particular not with published Inception FIDs)"
-    return Para(text + ".", "note")
+    return m["label"] + (f" [{ex.get('name', '?')}]" if ex and m.get("by_extractor") else "")
 
 
 def study_blocks(study: dict, cells: list[CellData], fig_dir: Path, cfg: CompareConfig) -> list[Block]:
@@ -81,9 +64,8 @@ def study_blocks(study: dict, cells: list[CellData], fig_dir: Path, cfg: Compare
         [v["name"], " ".join(f"{k}={render_value(x)}" for k, x in v["overrides"].items()) or "(app defaults)",
          f"{v['cells_complete']}/{v['cells_total']}"] for v in study["variants"]]))
     out += [Para(w, "warn") for w in study["warnings"]]
-    ex_para = _extractor_para(study, cells)
-    if ex_para:
-        out.append(ex_para)
+    if study.get("extractor_note"):
+        out.append(Para(study["extractor_note"], "note"))
 
     out.append(Heading(3, "Results per variant"))
     rows = []
@@ -122,7 +104,7 @@ def study_blocks(study: dict, cells: list[CellData], fig_dir: Path, cfg: Compare
         out.append(Bullets(story["lines"]))
 
     out += _figures(study, cells, fig_dir)
-    out += _samples(study, cells, fig_dir, cfg)
+    out += example_blocks(study, cells, fig_dir, cfg.examples)
     out.append(Heading(3, "Cost"))
     cost_rows = []
     for v in study["variants"]:
@@ -151,31 +133,6 @@ def _figures(study: dict, cells: list[CellData], fig_dir: Path) -> list[Block]:
         figs.append(plots.probe_curves(study, cells, model, "grad_rms", fig_dir / f"{name}_{safe}_grad_rms.png"))
     got = [f for f in figs if f is not None]
     return out + got if got else []
-
-
-def _samples(study: dict, cells: list[CellData], fig_dir: Path, cfg: CompareConfig) -> list[Block]:
-    done = [c for c in cells if c.complete]
-    if not done:
-        return []
-    seed = min(c.cell.seed for c in done)
-    if study["app"] == "gan":
-        imgs = []
-        for v in study["variants"]:
-            c = next((c for c in done if c.cell.variant == v["name"] and c.cell.seed == seed and c.grid), None)
-            if c is None:
-                continue
-            dst = fig_dir / f"{study['name']}_samples_{v['name']}.png"
-            shutil.copyfile(c.grid, dst)
-            imgs.append(Image(dst, f"{v['name']} (seed {seed})"))
-        if not imgs:
-            return []
-        return [Heading(3, "Samples"), Gallery(imgs, f"Generated samples at the end of training, seed {seed}, "
-                                                     "same latent noise for every variant")]
-    rows, header = translation_examples(study, done, seed, cfg.examples)
-    if not rows:
-        return []
-    return [Heading(3, "Translation examples"),
-            Table(header, rows, f"the same test sentences translated by every variant (seed {seed})")]
 
 
 def build_blocks(cfg: CompareConfig, summary: dict, data: list[CellData], fig_dir: Path,

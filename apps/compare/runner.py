@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 
 from apps.compare.matrix import CELL_FILE, Cell
 from apps.compare.procs import Live, RunLock, cell_env, run_logged, terminate_as_exit
+from common.appspec import get_app
 
 HEARTBEAT_S = 60.0
 
@@ -137,8 +138,8 @@ def run_matrix(
 ) -> list[Outcome]:
     """Run every incomplete cell, ``jobs`` at a time; returns the outcomes of those run.
 
-    The first cell of a study runs before its siblings start, so per-dataset caches (the GAN's
-    FID classifier, a generated corpus) are built once instead of by several processes racing.
+    The first cell of a study runs before its siblings start, so per-dataset caches (a trained
+    feature extractor, a generated corpus) are built once instead of by several processes racing.
     ``reevaluate``: evaluate the complete cells again as well (without retraining them).
     """
     say = say or _print
@@ -220,9 +221,10 @@ def _print(message: str) -> None:
 
 
 def _headline(cell: Cell) -> str:
+    """The cell's headline scores (its app's), for the progress line."""
     rec = cell.eval_record() or {}
     parts = []
-    for key in ("fid", "kid_mean", "bleu", "chrf"):
+    for key in (m.key for m in get_app(cell.app).headline):
         if isinstance(rec.get(key), (int, float)):
             parts.append(f"{key} {rec[key]:.4g}")
     return (": " + ", ".join(parts)) if parts else ""

@@ -3,7 +3,8 @@
 Everything here is a pure function of numbers, so the report's claims can be tested on known
 inputs. Seeds are the unit of replication: a variant and the baseline trained with the same seed
 share data order and initial noise, so their difference is paired by seed, which removes the
-seed-to-seed swing that both share (often the largest source of noise in a GAN's FID).
+seed-to-seed swing that both share (often the largest source of noise in a generative model's
+quality score).
 
 Formulas (n seeds, d_i = variant_i - baseline_i, s = sample SD of d, t_q,k = Student-t quantile):
 
