@@ -191,6 +191,7 @@ def test_a_bias_carrying_activation_gets_the_bias_moved(biased_leaky) -> None:
     assert isinstance(act, BiasedLeaky) and (act.channels, act.dim) == (3, -1) and model[0].bias is None
     assert torch.equal(act.bias.detach(), bias) and report[0].bias_moved == "0.bias -> 1.bias"
     torch.testing.assert_close(model(x), before)  # the same function, the bias only moved
+    assert unit_sites(model)[0].bias() is act.bias  # the remedies find the units' bias there too
 
     with torch.no_grad():
         act.bias.copy_(torch.tensor([-100.0, 0.0, 100.0]))  # unit 0 dead through its own bias
