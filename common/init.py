@@ -61,9 +61,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.activations.factory import activation_alpha, activation_gain
-from common.activations.fused import FusedLeakyReLU
 from common.activations.graph import NORM_TYPES, WEIGHT_TYPES, LinkGraph, Method, find_links, run_example
+from common.activations.registry import activation_alpha, activation_gain, own_bias
 
 Mode = Literal["fan_in", "fan_out"]
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -230,9 +229,9 @@ def _bias_carrier(modules: dict[str, nn.Module], graph: LinkGraph, layer: str, a
     """The bias added last before activation ``act`` on ``layer``'s path: the activation's own
     (FusedLeakyReLU), else the last norm's shift between them (None for a norm without affine:
     a bias before a norm is cancelled by it), else the layer's."""
-    a = modules[act]
-    if isinstance(a, FusedLeakyReLU) and a.bias is not None:
-        return a.bias
+    own = own_bias(modules[act])
+    if own is not None:
+        return own  # type: ignore[return-value]
     link = graph.link(layer, act)
     for name in reversed(link.between if link else ()):
         m = modules.get(name)
@@ -309,10 +308,12 @@ def dcgan_init_(model: nn.Module) -> nn.Module:
         for m in model.modules():
             if isinstance(m, WEIGHT_TYPES):
                 m.weight.normal_(0.0, 0.02)
+                bias = m.bias
             elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None:
                 m.weight.normal_(1.0, 0.02)
-            elif not isinstance(m, FusedLeakyReLU):
-                continue
-            if m.bias is not None:
-                m.bias.zero_()
+                bias = m.bias
+            else:
+                bias = own_bias(m)  # an activation holding its units' bias (FusedLeakyReLU)
+            if bias is not None:
+                bias.zero_()
     return model

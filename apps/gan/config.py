@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from common.activations import ACTIVATIONS, make_activation
+from common.activations import ACTIVATIONS, validate_activation
 from common.config import ConfigError, RunConfig, require
 from common.probes import ProbeConfig
 from common.remedies import RemedyConfig
@@ -106,8 +106,8 @@ class ModelConfig:
         for key, params in (("g_act", self.g_act_params), ("d_act", self.d_act_params)):
             name = getattr(self, key)
             require(name in ACTIVATIONS, key, f"must be one of {', '.join(ACTIVATIONS)}", name)
-            try:  # build one now so a bad parameter is reported here, naming the key
-                make_activation(name, channels=8, **params)
+            try:  # a bad parameter is reported here, naming the key
+                validate_activation(name, params)
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"{key}_params", str(exc)) from None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from common.activations import ACTIVATIONS, make_activation
+from common.activations import ACTIVATIONS, validate_activation
 from common.config import ConfigError, RunConfig, require
 from common.probes import ProbeConfig
 from common.remedies import RemedyConfig
@@ -109,8 +109,8 @@ class ModelConfig:
                 self.activation)
         require(self.impl != "torch" or (self.activation in ("relu", "gelu") and not self.act_params), "activation",
                 "model.impl=torch (torch.nn.Transformer) supports only relu or gelu without act_params", self.activation)
-        try:  # build one to validate the parameters now, not deep inside model construction
-            make_activation(self.activation, channels=self.d_ff, dim=-1, **self.act_params)
+        try:  # validate the parameters now, not deep inside model construction
+            validate_activation(self.activation, self.act_params, channels=self.d_ff, dim=-1)
         except ValueError as exc:
             raise ConfigError("act_params", str(exc)) from None
 

@@ -10,12 +10,17 @@ GPUs, a pure-PyTorch reference elsewhere); this file is only the ``nn.Module`` a
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from common.activations.params import boolean, explained, nonnegative, placement, positive
 from common.kernels import fused_leaky_relu
+
+_NAME = "fused_leaky_relu"
+_WHY = "its backward pass reads the local slope from the output's sign, valid only for alpha >= 0 and gain > 0"
+#: The checks of ``alpha`` and ``gain``, shared with the registry entry ``fused_leaky_relu``.
+check_alpha = explained(nonnegative, _WHY)
+check_gain = explained(positive, _WHY)
 
 
 class FusedLeakyReLU(nn.Module):
@@ -43,30 +48,15 @@ class FusedLeakyReLU(nn.Module):
         dim: int = 1,
     ) -> None:
         super().__init__()
-        for key, value, positive in (("alpha", alpha, False), ("gain", gain, True)):
-            ok = (
-                isinstance(value, (int, float))
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-                and (value > 0 if positive else value >= 0)
-            )
-            if not ok:
-                bound = "> 0" if positive else ">= 0"
-                raise ValueError(
-                    f"FusedLeakyReLU needs a finite {key} {bound} (got {value!r}): its backward "
-                    "pass reads the local slope from the sign of the output"
-                )
-        if channels is not None and (
-            isinstance(channels, bool) or not isinstance(channels, int) or channels < 1
-        ):
-            raise ValueError(f"FusedLeakyReLU: channels must be a positive int (got {channels!r})")
+        alpha = check_alpha(_NAME, "alpha", alpha)
+        gain = check_gain(_NAME, "gain", gain)
+        bias = boolean(_NAME, "bias", bias)
+        placement(_NAME, channels, dim)
         if bias and channels is None:
-            raise ValueError("FusedLeakyReLU: channels is required when bias=True (it sizes the bias)")
-        if isinstance(dim, bool) or not isinstance(dim, int):
-            raise ValueError(f"FusedLeakyReLU: dim must be an int (got {dim!r})")
+            raise ValueError(f"activation '{_NAME}': channels is required when bias=True (it sizes the bias)")
         self.channels = channels
-        self.alpha = float(alpha)
-        self.gain = float(gain)
+        self.alpha = alpha
+        self.gain = gain
         self.dim = dim
         if bias:
             self.bias = nn.Parameter(torch.zeros(channels))  # type: ignore[arg-type]

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from common.activations.factory import is_activation
+from common.activations.registry import is_activation
 
 Method = Literal["auto", "fx", "hooks", "order"]
 

@@ -1,8 +1,9 @@
 """``swap_activations``: turn a user's own model into another activation, in place.
 
 What it replaces: every *module* activation of the types in ``types`` (default
-:data:`SWAPPABLE_TYPES`: ReLU, LeakyReLU, PReLU, ELU, GELU, SiLU, FusedLeakyReLU, ...; not
-Sigmoid/Tanh, which are usually output squashers or gates). **Functional calls — ``F.relu(x)``,
+:func:`~common.activations.registry.swappable_types`: the registry's rectifiers and smooth
+activations — ReLU, LeakyReLU, PReLU, ELU, GELU, SiLU, FusedLeakyReLU, ...; not Sigmoid/Tanh,
+which are usually output squashers or gates). **Functional calls — ``F.relu(x)``,
 ``torch.relu``, ``x.relu()`` inside ``forward`` — are invisible to it, as they are to the
 probes**: they are not modules, so there is nothing to replace or hook. When the model can be
 traced with ``torch.fx`` such calls are detected and a warning lists them; rewrite them as
@@ -17,9 +18,10 @@ Kaiming init for the *new* activation (:mod:`common.init`), its bias zeroed. Pas
 ``example_input`` for models fx cannot trace or that hide activations inside torch's composite
 modules (``nn.TransformerEncoderLayer(activation=nn.ReLU())``).
 
-Swapping to ``fused_leaky_relu``: the new module's channel count and channel dim come from the
-feeding layer (``out_features``/dim -1 for Linear, ``out_channels``/dim 1 for convs). A bias is
-never added, only moved, so the parameter count does not change:
+Swapping to ``fused_leaky_relu`` (or any activation whose registry entry ``carries_bias``: the
+rules below are written for the fused one): the new module's channel count and channel dim come
+from the feeding layer (``out_features``/dim -1 for Linear, ``out_channels``/dim 1 for convs). A
+bias is never added, only moved, so the parameter count does not change:
 
 * layer → activation directly (or through ``nn.Identity``), used only there: the layer's bias (if
   it has one) moves into the FusedLeakyReLU and the layer becomes ``bias=False``;
@@ -54,9 +56,15 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from common.activations.factory import SWAPPABLE_TYPES, check_activation_name, make_activation
-from common.activations.fused import FusedLeakyReLU
 from common.activations.graph import NORM_TYPES, Method, find_links
+from common.activations.registry import (
+    activation_entry,
+    activation_spec,
+    make_activation,
+    own_bias,
+    swappable_types,
+    validate_activation,
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,11 @@ class SwapRecord:
     new: str  #: repr of the new module
     feeders: tuple[str, ...]  #: weight layers feeding it (re-initialised when ``reinit``)
     bias_moved: str | None  #: e.g. ``"fc1.bias -> act1.bias"`` when a bias changed owner
+
+
+def _carries_bias(module: nn.Module) -> bool:
+    spec = activation_spec(module)
+    return spec is not None and spec.carries_bias
 
 
 def _reference_tensor(*modules: nn.Module | None) -> torch.Tensor | None:
@@ -82,7 +95,7 @@ def swap_activations(
     model: nn.Module,
     name: str,
     *,
-    types: tuple[type[nn.Module], ...] = SWAPPABLE_TYPES,
+    types: tuple[type[nn.Module], ...] | None = None,
     reinit: bool = True,
     mode: Literal["fan_in", "fan_out"] = "fan_in",
     method: Method = "auto",
@@ -90,7 +103,8 @@ def swap_activations(
     report: list[SwapRecord] | None = None,
     **params: Any,
 ) -> nn.Module:
-    """Replace every activation module of ``types`` in ``model`` by ``make_activation(name, **params)``.
+    """Replace every activation module of ``types`` (None: the registry's swappable types) in
+    ``model`` by ``make_activation(name, **params)``.
 
     In place; returns ``model`` (or the new activation when ``model`` itself is one). ``reinit``
     re-initialises the feeding layers for the new activation (``mode``; ``example_input`` makes
@@ -104,14 +118,17 @@ def swap_activations(
     # Lazy: common.init imports this package, so a top-level import would be circular.
     from common.init import conv_input_sizes, kaiming_for_
 
-    check_activation_name(name)
+    spec = activation_entry(name)
     for key in ("channels", "dim"):
         if key in params:
             raise ValueError(f"swap_activations infers {key!r} from the feeding layers; do not pass it")
-    want_bias = bool(params.pop("bias", True)) if name == "fused_leaky_relu" else None
-    make_activation(name, channels=1, **params)  # validate the parameters before touching anything
+    validate_activation(name, params)  # before touching anything
+    # An activation holding the bias itself only ever gets one moved into it, never a new one.
+    want_bias = bool(params.pop("bias", True)) if spec.carries_bias else None
+    if types is None:
+        types = swappable_types()
     if isinstance(model, types):  # nothing to replace it in: hand the new module back
-        extra = {"bias": False} if name == "fused_leaky_relu" else {}
+        extra = {"bias": False} if spec.carries_bias else {}
         return make_activation(name, **extra, **params)
 
     graph = find_links(model, method, example_input)
@@ -141,14 +158,14 @@ def swap_activations(
         exclusive = link is not None and link.exclusive
         # the modules strictly between layer and activation, Identity aside
         between = [n for n in (link.between if link else ()) if not isinstance(modules.get(n), nn.Identity)]
-        old_bias = old.bias if isinstance(old, FusedLeakyReLU) else None
+        old_bias = own_bias(old)
         take_bias: tuple[str, torch.Tensor] | None = None  # (origin, value) for the new module
         from_feeder = False
-        if name == "fused_leaky_relu":
+        if spec.carries_bias:
             if feeder is not None:
                 channels = feeder.out_features if isinstance(feeder, nn.Linear) else feeder.out_channels
                 dim = -1 if isinstance(feeder, nn.Linear) else 1
-            elif isinstance(old, FusedLeakyReLU):
+            elif _carries_bias(old):  # from one bias-carrying module to another: keep its place
                 channels, dim = old.channels, old.dim
             else:
                 channels, dim = None, 1

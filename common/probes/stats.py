@@ -12,7 +12,8 @@ Definitions (per activation layer, over every forward/backward on the window's s
 - ReDo score s_i = E|h_i| / mean_k E|h_k| (s = 0 for every unit if the layer's mean is 0);
   dormant when s_i <= tau;
 - gradient sparsity: fraction of elements where the activation's local derivative f'(x) is
-  exactly 0 (ReLU: x <= 0; LeakyReLU: only when α = 0; other kinds via autograd on a copy);
+  exactly 0 (ReLU: x <= 0; LeakyReLU: only when α = 0 — counted from signs for the activations
+  whose registry entry says where their derivative is zero, via autograd on a copy for the rest);
 - act_rms: sqrt(mean h²); grad_rms: sqrt(mean (dL/dh)²), the gradient arriving at the output.
 """
 
@@ -25,10 +26,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from common.activations.registry import activation_spec, own_bias
 from common.probes.topology import default_unit_dim
-
-# Kinds whose derivative is exactly zero where x <= 0 when their negative slope is 0.
-_RECTIFIERS = {"relu", "leaky_relu", "fused_leaky_relu", "prelu", "rrelu"}
 
 
 def _acc_dtype(t: torch.Tensor) -> torch.dtype:
@@ -41,6 +40,7 @@ class LayerStats:
 
     def __init__(self, model: str, layer: str, module: nn.Module, kind: str, unit_dim: Optional[int]):
         self.model, self.layer, self.module, self.kind = model, layer, module, kind
+        self.spec = activation_spec(module)  # how to read its bias, slope and gain
         self.unit_dim = unit_dim  # None: decided from the first input's ndim
         self.units: Optional[int] = None  # fixed by the first call, kept across windows
         self.mismatch_warned = False
@@ -101,7 +101,7 @@ class LayerStats:
         self._skip_output = not self._alloc(x, units)
         if self._skip_output:
             return
-        bias = getattr(self.module, "bias", None) if self.kind == "fused_leaky_relu" else None
+        bias = own_bias(self.module)
         if bias is not None:
             shape = [1] * x.dim()
             shape[d] = -1
@@ -114,28 +114,19 @@ class LayerStats:
         self.calls += 1
 
     def _count_zero_derivatives(self, x: torch.Tensor, pos: torch.Tensor, d: int) -> None:
-        m, n = self.module, x.numel()
-        if self.kind in _RECTIFIERS:
-            if self.kind == "relu":
-                slope_zero = True
-            elif self.kind == "leaky_relu":
-                slope_zero = float(m.negative_slope) == 0.0
-            elif self.kind == "fused_leaky_relu":
-                if float(m.gain) == 0.0:
-                    self.zero_host += n
-                    return
-                slope_zero = float(m.alpha) == 0.0
-            elif self.kind == "rrelu":
-                slope_zero = float(m.lower) == 0.0 and float(m.upper) == 0.0
-            else:  # prelu: learnt slopes, zero only where x <= 0 and that unit's slope is 0
-                w = m.weight.detach()
-                if w.numel() > 1:
+        m, n, spec = self.module, x.numel(), self.spec
+        if spec is not None and spec.zero_below is not None:  # f' != 0 wherever x > 0
+            if spec.gain is not None and float(spec.gain(m)) == 0.0:
+                self.zero_host += n
+                return
+            flat = spec.zero_below(m)
+            if isinstance(flat, torch.Tensor):  # per-unit slopes (PReLU): zero where x <= 0 there
+                if flat.numel() > 1:
                     shape = [1] * x.dim()
                     shape[d] = -1
-                    w = w.reshape(shape)
-                self.zero += ((~pos) & (w == 0)).sum()
-                return
-            if slope_zero:  # zeros = n - positives, settled when packing (NaNs count as zeros)
+                    flat = flat.reshape(shape)
+                self.zero += ((~pos) & flat).sum()
+            elif flat:  # zeros = n - positives, settled when packing (NaNs count as zeros)
                 self.n_nonpos_rule += n
             return
         # Any other elementwise activation: its derivative on a detached copy, hooks bypassed.

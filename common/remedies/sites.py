@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from common.activations.graph import NORM_TYPES, WEIGHT_TYPES, find_links
+from common.activations.registry import own_bias
 from common.probes.topology import SATURATING, activation_kind, activation_layers
 
 _CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -57,7 +58,7 @@ class UnitSite:
     def bias(self) -> Optional[torch.Tensor]:
         """The unit's effective bias: the fused activation's own, else the norm's shift, else the
         feeding layer's (None when there is none)."""
-        own = getattr(self.act, "bias", None)
+        own = own_bias(self.act)
         if isinstance(own, torch.Tensor):
             return own
         if self.norm is not None:
@@ -90,7 +91,7 @@ class UnitSite:
         return [(c.weight, 0 if isinstance(c, _CONV_T) else 1, idx)]
 
     def units(self) -> int:
-        own = getattr(self.act, "bias", None)
+        own = own_bias(self.act)
         if isinstance(own, torch.Tensor):
             return own.numel()
         return out_units(self.feed) if self.feed is not None else in_units(self.consumer)
@@ -122,7 +123,7 @@ def unit_sites(model: nn.Module, method: str = "auto") -> list[UnitSite]:
 
 def _check_sizes(site: UnitSite) -> None:
     """Drop links whose sizes do not match the units (or whose grouping we cannot slice)."""
-    own = getattr(site.act, "bias", None)
+    own = own_bias(site.act)
     n = own.numel() if isinstance(own, torch.Tensor) else None
     if site.feed is not None:
         grouped_t = isinstance(site.feed, _CONV_T) and site.feed.groups != 1
