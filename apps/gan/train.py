@@ -3,8 +3,9 @@
     accelerate launch -m apps.gan.train --config configs/gan/digits.yaml [key=value ...]
     python -m apps.gan.train --config configs/gan/digits.yaml out=runs/gan/d1 seed=1 model.g_act=leaky_relu
 
-One explicit loop, top to bottom: data → models → optimizers → resume → steps. Each step is
-pytorch/examples' DCGAN step: D on a real batch and on G(z) (detached), one D update; then G
+One explicit loop, top to bottom: data → models → optimizers → resume → steps (what every
+app's loop does alike — resume, the after-step cadence, logging, checkpoints — is common.loop). Each
+step is pytorch/examples' DCGAN step: D on a real batch and on G(z) (detached), one D update; then G
 through D with the non-saturating (or hinge) loss, one G update; then the EMA of G. The batch of
 step ``s`` is a pure function of (seed, s) (apps.gan.data.step_indices) and so is its noise
 (:func:`step_noise`); everything else random lives in the checkpoint — so a killed run re-run with

@@ -3,7 +3,8 @@
     accelerate launch -m apps.translation.train --config configs/translation/embedded.yaml [key=value ...]
     python -m apps.translation.train --config configs/translation/multi30k.yaml out=runs/m30k seed=1
 
-One explicit loop, top to bottom: data → tokenizer → model → optimizer → resume → steps.
+One explicit loop, top to bottom: data → tokenizer → model → optimizer → resume → steps (what every
+app's loop does alike — resume, the after-step cadence, logging, checkpoints — is common.loop).
 The batch of step ``s`` is a pure function of (seed, s) (apps.translation.batching), the learning
 rate a pure function of ``s`` (apps.translation.schedule), and every other random state lives in
 the checkpoint, so a killed run re-run with the same command continues exactly where it stopped.
