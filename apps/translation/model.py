@@ -333,8 +333,7 @@ def count_parameters(model: nn.Module) -> int:
 
 def probe_parts(model: nn.Module) -> dict[str, nn.Module]:
     """The named parts the probes and remedies report on: our encoder and decoder stacks
-    separately (their dead units differ), ``torch.nn.Transformer`` whole (its FFN activation is
-    functional, so there are no activation modules to tell apart)."""
+    separately (their dead units differ), the reference ``torch.nn.Transformer`` as one ``model``."""
     if isinstance(model, Seq2SeqTransformer):
         return {"encoder": model.encoder, "decoder": model.decoder}
     return {"model": model}
