@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from common.activations import ACTIVATIONS, validate_activation
 from common.config import ConfigError, RunConfig, require
+from common.loop import LoopConfig
 from common.probes import ProbeConfig
 from common.remedies import RemedyConfig
 
@@ -159,7 +160,9 @@ def lr_factor(optim: OptimConfig, step: int, steps: int) -> float:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(LoopConfig):
+    """The GAN's training keys, after the loop keys every app shares (common.loop.LoopConfig)."""
+
     batch_size: int = 64
     """Images per optimisation step over all processes (each process takes its share)."""
     ema_decay: float = 0.0
@@ -169,37 +172,20 @@ class TrainConfig:
     """DiffAugment translation of every image D sees (real and generated, in both updates): the
     largest shift as a fraction of the image side (0 = off, pytorch/examples; 0.125 = DiffAugment's).
     Keeps D from memorising a small training set."""
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    """Autocast precision (fp16 needs a GPU)."""
-    cpu: bool = False
-    """Force the CPU even where a GPU exists."""
-    log_every: int = 50
-    """Mean losses, D outputs and throughput to metrics.jsonl every this many steps."""
     sample_every: int = 500
     """A grid from fixed noise to samples/step_N.png every this many steps (0 = only at the end)."""
-    checkpoint_every: int = 1000
-    """Checkpoint every this many steps (and always at the end)."""
-    keep_checkpoints: int = 2
-    """Older checkpoints are deleted."""
-    check_every: int = 25
-    """Divergence check: a device-side non-finite flag is read every this many steps."""
     fid_every: int = 0
     """Periodic FID during training every this many steps (0 = off), on ``fid_samples`` images
     with the evaluation extractor; logged to metrics.jsonl as ``fid`` (with ``fid_extractor``)."""
     fid_samples: int = 500
     """Generated (and real training) images of the periodic FID."""
-    tracker: Literal["auto", "none", "tensorboard"] = "auto"
-    """``auto``: TensorBoard logs under RUN/tb when tensorboard is installed; ``none``: off."""
-    progress: bool = True
-    """tqdm progress bar on the main process."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require(self.batch_size >= 1, "batch_size", "must be >= 1", self.batch_size)
         require(0.0 <= self.augment <= 0.5, "augment", "must be in [0, 0.5] (a fraction of the image side)",
                 self.augment)
         require(0.0 <= self.ema_decay < 1.0, "ema_decay", "must be in [0, 1) (0 = off)", self.ema_decay)
-        for key in ("log_every", "checkpoint_every", "check_every", "keep_checkpoints"):
-            require(getattr(self, key) >= 1, key, "must be >= 1", getattr(self, key))
         for key in ("sample_every", "fid_every"):
             require(getattr(self, key) >= 0, key, "must be >= 0 (0 = off)", getattr(self, key))
         require(self.fid_samples >= 10, "fid_samples", "must be >= 10", self.fid_samples)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from common.activations import ACTIVATIONS, validate_activation
 from common.config import ConfigError, RunConfig, require
+from common.loop import LoopConfig
 from common.probes import ProbeConfig
 from common.remedies import RemedyConfig
 
@@ -140,31 +141,20 @@ class OptimConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(LoopConfig):
+    """The translation training keys, after the loop keys every app shares (common.loop.LoopConfig)."""
+
     max_tokens: int = 4096
     """Tokens (source + target, padding excluded) per global batch, split over processes."""
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    cpu: bool = False
-    """Force the CPU even where a GPU exists."""
-    log_every: int = 50
     eval_every: int = 1000
     """Validation loss and BLEU every this many steps (and at the end)."""
     eval_sentences: int = 500
     """Validation sentences decoded (greedily) for the periodic BLEU; 0 = all."""
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 2
-    check_every: int = 25
-    """Divergence check: a device-side non-finite flag is read every this many steps."""
-    progress: bool = True
-    """tqdm progress bar on the main process."""
-    tracker: Literal["auto", "none", "tensorboard"] = "auto"
-    """``auto``: TensorBoard logs under RUN/tb when tensorboard is installed; ``none``: off
-    (metrics.jsonl is written either way)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require(self.max_tokens >= 16, "max_tokens", "must be >= 16", self.max_tokens)
-        for key in ("log_every", "eval_every", "checkpoint_every", "check_every", "keep_checkpoints"):
-            require(getattr(self, key) >= 1, key, "must be >= 1", getattr(self, key))
+        require(self.eval_every >= 1, "eval_every", "must be >= 1", self.eval_every)
         require(self.eval_sentences >= 0, "eval_sentences", "must be >= 0", self.eval_sentences)
 
 

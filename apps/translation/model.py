@@ -329,3 +329,11 @@ def init_model(model: nn.Module, cfg: ModelConfig) -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """Distinct trainable parameters (a tied weight counts once)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def probe_parts(model: nn.Module) -> dict[str, nn.Module]:
+    """The named parts the probes and remedies report on: our encoder and decoder stacks
+    separately (their dead units differ), the reference ``torch.nn.Transformer`` as one ``model``."""
+    if isinstance(model, Seq2SeqTransformer):
+        return {"encoder": model.encoder, "decoder": model.decoder}
+    return {"model": model}

@@ -3,7 +3,8 @@
     accelerate launch -m apps.translation.train --config configs/translation/embedded.yaml [key=value ...]
     python -m apps.translation.train --config configs/translation/multi30k.yaml out=runs/m30k seed=1
 
-One explicit loop, top to bottom: data → tokenizer → model → optimizer → resume → steps.
+One explicit loop, top to bottom: data → tokenizer → model → optimizer → resume → steps (what every
+app's loop does alike — resume, the after-step cadence, logging, checkpoints — is common.loop).
 The batch of step ``s`` is a pure function of (seed, s) (apps.translation.batching), the learning
 rate a pure function of ``s`` (apps.translation.schedule), and every other random state lives in
 the checkpoint, so a killed run re-run with the same command continues exactly where it stopped.
@@ -12,30 +13,25 @@ the checkpoint, so a killed run re-run with the same command continues exactly w
 from __future__ import annotations
 
 import math
-import time
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from apps.translation.batching import TokenBatcher, shard
-from apps.translation.config import TranslationConfig
+from apps.translation.config import OptimConfig, TranslationConfig
 from apps.translation.data import load_split
 from apps.translation.decode import pad_batch, translate_ids
-from apps.translation.model import build_model, count_parameters, init_model
+from apps.translation.model import build_model, count_parameters, init_model, probe_parts
 from apps.translation.runtime import APP
 from apps.translation.schedule import get_lr
 from apps.translation.tokenizer import BPETokenizer, train_bpe
-from common.config import config_to_dict, parse_cli
+from common.config import config_to_dict
 from common.errors import UserError, cli
-from common.faults import fault_point
+from common.loop import TrainLoop, start_accelerator, train_main
 from common.probes import attach_probes
 from common.remedies import Remedies, param_groups
 from common.rundir import RunDir
-from common.tracking import Tracker
-from common.training import DivergenceGuard, make_accelerator, seed_everything
 
 
 def encode_pairs(tokenizer: BPETokenizer, pairs, max_len: int) -> tuple[list, list, int]:
@@ -109,13 +105,50 @@ def validate(model, cfg: TranslationConfig, tokenizer: BPETokenizer, valid, acce
             "valid_chrf": sacrebleu.corpus_chrf(texts, [refs]).score}
 
 
+def local_batch(global_idx: list[int], src_ids, tgt_ids, tokenizer: BPETokenizer, accelerator) -> tuple:
+    """This process's share of a global batch as padded tensors (src, decoder input, decoder
+    output) and the loss scale that makes the DDP-averaged update equal one process's update of
+    the whole batch."""
+    world = accelerator.num_processes
+    mine = shard(global_idx, accelerator.process_index, world)
+    weight = 1.0
+    if len(mine) == 0:  # tiny batch on many processes: run one pair with zero weight
+        mine, weight = global_idx[:1], 0.0
+    src, tgt_in, tgt_out = make_batch(src_ids, tgt_ids, mine, tokenizer, accelerator.device)
+    # Normalise by the global target-token count (known to every process without a collective),
+    # times world size because DDP averages gradients.
+    global_tokens = sum(len(tgt_ids[i]) + 1 for i in global_idx)
+    return src, tgt_in, tgt_out, weight * world / global_tokens
+
+
+def train_step(step: int, batch: tuple, model, optimizer, accelerator, cfg: OptimConfig, pad_id: int,
+               loop: TrainLoop) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step on ``batch`` (from :func:`local_batch`): teacher-forced label-smoothed
+    cross-entropy, gradient clipping, the update; the loss and gradient norm also go into the
+    divergence flag, without a host sync. Returns both (the loss scaled as it was optimised)."""
+    src, tgt_in, tgt_out, scale = batch
+    loop.probes.begin_step(step)
+    loop.remedies.before_step(step)
+    with accelerator.autocast():
+        logits = model(src, tgt_in)
+    loss_sum = F.cross_entropy(logits.float().flatten(0, 1), tgt_out.flatten(), ignore_index=pad_id,
+                               label_smoothing=cfg.label_smoothing, reduction="sum")
+    loss = loss_sum * scale
+    optimizer.zero_grad(set_to_none=True)
+    accelerator.backward(loss)
+    loop.probes.end_step()
+    grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.clip_norm) \
+        if cfg.clip_norm > 0 else torch.zeros((), device=accelerator.device)
+    optimizer.step()
+    # The gradient norm is identical on all processes after the all-reduce, so every process
+    # stops at the same step.
+    loop.guard.update(loss.detach(), torch.as_tensor(grad_norm, device=accelerator.device))
+    return loss.detach(), grad_norm
+
+
 def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
-    # accelerate only sets up gloo for several CPU processes when told cpu=True; on a machine without a
-    # GPU, `accelerate launch --multi_gpu` would otherwise start independent single-process runs.
-    cpu = True if (cfg.train.cpu or not torch.cuda.is_available()) else None
-    accelerator = make_accelerator(cfg.train.mixed_precision, cpu=cpu)
-    rank, world, dev = accelerator.process_index, accelerator.num_processes, accelerator.device
-    seed_everything(cfg.seed)
+    accelerator = start_accelerator(cfg.train, cfg.seed)
+    world, dev = accelerator.num_processes, accelerator.device
 
     # -- data and tokenizer ---------------------------------------------------------------------
     train_split = load_split(cfg.data, "train")
@@ -135,122 +168,52 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
     optimizer = torch.optim.AdamW(
         param_groups(model, cfg.remedies.weight_decay, decay_biases=cfg.remedies.decay_biases),
         lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
-    # Probes and remedies see the encoder and decoder stacks separately (GUIDE §3 model names).
-    parts = ({"encoder": model.encoder, "decoder": model.decoder} if cfg.model.impl == "leakylab"
-             else {"model": model})
+    parts = probe_parts(model)
     probes = attach_probes(parts, cfg.probes)
     remedies = Remedies(cfg.remedies, parts, {"optimizer": optimizer}, probes, seed=cfg.seed)  # before resume
-    state = run.load_checkpoint({"model": model}, {"optimizer": optimizer})
-    start = 0 if state is None else state["step"]
-    extra = {} if state is None else state["extra"]
-    if "remedies" in extra:
-        remedies.load_state_dict(extra["remedies"])
-    if "probes" in extra:
-        probes.load_state_dict(extra["probes"])
+    loop = TrainLoop(cfg.train, cfg.steps, run, accelerator, probes, remedies, window=("loss",))
+    loop.resume({"model": model}, {"optimizer": optimizer})
     model, optimizer = accelerator.prepare(model, optimizer)
-    guard = DivergenceGuard(cfg.train.check_every)
 
     if accelerator.is_main_process:
         print(f"translation: {train_split.origin}: train {train_split.stats()} (+{too_long_tok} over "
               f"model.max_len tokens), valid {len(valid[0])} pairs; vocab {tokenizer.vocab_size}; "
               f"{count_parameters(model) / 1e6:.2f}M parameters ({cfg.model.impl}, {cfg.model.activation}); "
-              f"{world} process(es) on {dev}; steps {start} → {cfg.steps}", flush=True)
-    if start >= cfg.steps:
+              f"{world} process(es) on {dev}; steps {loop.start} → {cfg.steps}", flush=True)
+    if loop.finished:
         return run
 
     model.train()
-    tracker = Tracker(cfg.train.tracker, run, accelerator.is_main_process)
-    bar = tqdm(total=cfg.steps, initial=start, disable=not (accelerator.is_main_process and cfg.train.progress),
-               desc="train", dynamic_ncols=True)
-    # The loss of a logging window that straddles a checkpoint is carried in it, so a resumed run
-    # logs exactly what an uninterrupted one would.
-    loss_acc = torch.tensor(float(extra.get("log_loss_sum", 0.0)) if rank == 0 else 0.0, device=dev)
-    acc_steps = int(extra.get("log_steps", 0))
-    tokens_acc, t_last, last_good = 0, time.time(), run.latest_checkpoint()
-    epoch, acted = 0, {}
-    for step in range(start, cfg.steps):
+    loop.begin()
+    for step in range(loop.start, cfg.steps):
         epoch, global_idx = batcher.batch(step)
         lr = get_lr(step, cfg.optim, cfg.steps)
         for group in optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
-        mine = shard(global_idx, rank, world)
-        weight = 1.0
-        if len(mine) == 0:  # tiny batch on many processes: run one pair with zero weight
-            mine, weight = global_idx[:1], 0.0
-        src, tgt_in, tgt_out = make_batch(src_ids, tgt_ids, mine, tokenizer, dev)
-        # Normalise by the global target-token count (known to every process without a collective),
-        # times world size because DDP averages gradients: the update equals one process's.
-        global_tokens = sum(len(tgt_ids[i]) + 1 for i in global_idx)
-        probes.begin_step(step)
-        remedies.before_step(step)
-        with accelerator.autocast():
-            logits = model(src, tgt_in)
-        loss_sum = F.cross_entropy(logits.float().flatten(0, 1), tgt_out.flatten(), ignore_index=tokenizer.pad_id,
-                                   label_smoothing=cfg.optim.label_smoothing, reduction="sum")
-        loss = loss_sum * (weight * world / global_tokens)
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        probes.end_step()
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_norm) \
-            if cfg.optim.clip_norm > 0 else torch.zeros((), device=dev)
-        optimizer.step()
-        # Non-finite check without a sync: the gradient norm is identical on all processes after
-        # the all-reduce, so every process stops at the same step.
-        guard.update(loss.detach(), torch.as_tensor(grad_norm, device=dev))
-        loss_acc += loss.detach() / world
-        acc_steps += 1
-        tokens_acc += int(global_tokens + sum(len(src_ids[i]) for i in global_idx))
-        done = step + 1
-        bar.update(1)
-        fault_point("after_step", done)
+        batch = local_batch(global_idx, src_ids, tgt_ids, tokenizer, accelerator)
+        loss, grad_norm = train_step(step, batch, model, optimizer, accelerator, cfg.optim, tokenizer.pad_id, loop)
+        loop.window.add(loss)
+        tokens = sum(len(tgt_ids[i]) + 1 + len(src_ids[i]) for i in global_idx)
+        done = loop.after_step(step, work=tokens)
 
-        if guard.due(done):
-            guard.check(done, str(last_good) if last_good else None)
-        if probes.ready():
-            run.log_probes(probes.read(reduce=(lambda t: accelerator.reduce(t, "sum")) if world > 1 else None))
-        # Remedies act on the probe window just read (kick / ReDo), so they come after it.
-        for key, n in remedies.after_step(step).items():
-            acted[key] = acted.get(key, 0) + n
-        if done % cfg.train.log_every == 0 or done == cfg.steps:
-            mean = float((accelerator.reduce(loss_acc, "sum") if world > 1 else loss_acc).item()) / acc_steps
-            elapsed = time.time() - t_last
-            rec = {"step": done, "epoch": epoch, "loss": mean, "lr": lr, "grad_norm": float(grad_norm),
-                   "tokens_per_s": tokens_acc / max(elapsed, 1e-9), **acted}
-            acted = {}
-            run.log_metrics(rec)
-            tracker.log(rec, done)
-            bar.set_postfix(loss=f"{mean:.3f}", lr=f"{lr:.2e}")
-            loss_acc.zero_()
-            acc_steps, tokens_acc, t_last = 0, 0, time.time()
+        if loop.log_due(done):
+            mean = loop.window.read()["loss"]
+            loop.log({"step": done, "epoch": epoch, "loss": mean, "lr": lr, "grad_norm": float(grad_norm),
+                      "tokens_per_s": loop.window.per_second()}, loss=f"{mean:.3f}", lr=f"{lr:.2e}")
         if done % cfg.train.eval_every == 0 or done == cfg.steps:
             rec = validate(model, cfg, tokenizer, valid, accelerator)
             run.log_metrics({"step": done, **rec})
-            tracker.log(rec, done)
+            loop.tracker.log(rec, done)
             if accelerator.is_main_process:
-                bar.write(f"step {done}: valid loss {rec['valid_loss']:.3f}, greedy BLEU {rec['valid_bleu']:.2f}")
-        if done % cfg.train.checkpoint_every == 0 or done == cfg.steps:
-            guard.check(done, str(last_good) if last_good else None)  # never save a diverged model
-            log_sum = float((accelerator.reduce(loss_acc, "sum") if world > 1 else loss_acc).item())
-            last_good = run.save_checkpoint(done, {"model": model}, {"optimizer": optimizer},
-                                            extra={"epoch": epoch, "remedies": remedies.state_dict(), "probes": probes.state_dict(),
-                                                   "log_loss_sum": log_sum, "log_steps": acc_steps},
-                                            keep=cfg.train.keep_checkpoints)
-    bar.close()
-    tracker.close()
-    probes.detach()
-    remedies.remove()
-    accelerator.wait_for_everyone()
+                loop.bar.write(f"step {done}: valid loss {rec['valid_loss']:.3f}, greedy BLEU {rec['valid_bleu']:.2f}")
+        if loop.checkpoint_due(done):
+            loop.checkpoint(done, extra={"epoch": epoch})
+    loop.end()
     return run
 
 
 def main(argv: Sequence[str]) -> int:
-    cfg, args = parse_cli(
-        TranslationConfig, argv, app=APP, description="Train the translation model.",
-        extra_args=lambda p: p.add_argument("--allow-config-change", action="store_true",
-                                            help="resume an existing run directory even though its config differs"),
-    )
-    train(cfg, allow_config_change=args.allow_config_change)
-    return 0
+    return train_main(TranslationConfig, train, argv, app=APP, description="Train the translation model.")
 
 
 if __name__ == "__main__":
