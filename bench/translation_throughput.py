@@ -1,4 +1,4 @@
-"""Translation throughput, side by side in one run (GUIDE §8: ratios, since machines are noisy).
+"""Translation throughput, side by side in one run (docs/conventions.md: ratios, since machines are noisy).
 
 1. Training tokens/s (source + target, forward + backward + AdamW step) of our Transformer with
    each FFN activation against the plain ``torch.nn.Transformer`` of the same size on the same

@@ -1,6 +1,6 @@
 """Run directories: the one place both apps create, checkpoint, resume and log.
 
-Layout (GUIDE §3)::
+Layout (docs/run-directory.md has the file schemas)::
 
     RUN/leakylab.json          {"app": ..., "format": 1} — what made this directory
     RUN/config.yaml            the resolved config
@@ -234,7 +234,7 @@ class RunDir:
         self._append("metrics.jsonl", [{"time": time.time(), **record}])
 
     def log_probes(self, records: list[dict]) -> None:
-        """Append probe records (GUIDE §3 keys) to probes.jsonl."""
+        """Append probe records (keys: docs/run-directory.md) to probes.jsonl."""
         self._append("probes.jsonl", records)
 
     def read_jsonl(self, name: str) -> list[dict]:

@@ -37,7 +37,7 @@ def preset(tmp: Path) -> CompareConfig:
 
 
 def fake_cell(cell: Cell, complete: bool = True) -> None:
-    """A run directory as the apps write it (GUIDE §3), with values that depend on the variant."""
+    """A run directory as the apps write it (docs/run-directory.md), with values that depend on the variant."""
     run = cell.run_dir
     (run / "samples").mkdir(parents=True)
     (run / "leakylab.json").write_text(json.dumps({"app": cell.app, "format": 1}))

@@ -1,4 +1,4 @@
-"""The theory check (apps.theory): every claim of GUIDE.md §5 passes, every negative control misses,
+"""The theory check (apps.theory): every claim of docs/science.md passes, every negative control misses,
 the report and its plots are written, and the statistics behind the tolerances are right.
 
 The claims run once per session in quick mode (real measurements on smaller samples).

@@ -18,8 +18,6 @@ from common.loop import LoopConfig
 from common.probes import ProbeConfig
 from common.remedies import RemedyConfig
 
-SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "celeba", "folder", "hf")
-
 
 def _power_of_two(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -126,17 +126,17 @@ def build_models(model_cfg: Any, image_size: int, channels: int) -> tuple[Genera
     return g, d
 
 
-def init_models(g: Generator, d: Discriminator, init: str) -> None:
+def init_models(g: Generator, d: Discriminator, init: Literal["dcgan", "kaiming"]) -> None:
     """``dcgan``: N(0, 0.02) (pytorch/examples' weights_init); ``kaiming``: leaky-aware Kaiming with
-    exact fans, computed from one example input per network (common.init.leaky_init_)."""
-    if init == "dcgan":
-        dcgan_init_(g)
-        dcgan_init_(d)
-    elif init == "kaiming":
+    exact fans, computed from one example input per network (common.init.leaky_init_).
+
+    ``init`` comes from ``ModelConfig.init``, whose type already refuses any other name."""
+    if init == "kaiming":
         leaky_init_(g, example_input=torch.zeros(2, g.nz, 1, 1))
         leaky_init_(d, example_input=torch.zeros(2, g.channels, g.image_size, g.image_size))
-    else:
-        raise ValueError(f"unknown init {init!r}")
+        return
+    dcgan_init_(g)
+    dcgan_init_(d)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -133,7 +133,7 @@ class Scorer:
         return fid(self.real_features(n), self.extractor(fake, self.cfg.batch_size)[0])
 
     def score(self, g_eval: torch.nn.Module) -> dict:
-        """The full evaluation of an eval-mode generator (keys: GUIDE §3 gan schema and more)."""
+        """The full evaluation of an eval-mode generator (keys: docs/run-directory.md's gan schema and more)."""
         t0 = time.time()
         cfg = self.cfg
         ho_images, ho_labels = self.heldout()

@@ -1,4 +1,4 @@
-"""The theory check: each quantitative claim of the seed texts (GUIDE.md §5), predicted vs measured.
+"""The theory check: each quantitative claim of the seed texts (docs/science.md), predicted vs measured.
 
 ``python -m apps.theory [--out reports/theory] [--seed N] [--quick]`` measures the eight claims on
 real modules, writes ``report.md`` and plots, prints the table, and exits 0 only when every claim
@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # torch is imported only when claims run, so bad CLI input fa
 
 
 def claim_functions() -> list[Callable[[int, bool], "ClaimResult"]]:
-    """The eight claim measurements, in GUIDE.md §5 order (imported lazily: torch, sklearn)."""
+    """The eight claim measurements, in docs/science.md's order (imported lazily: torch, sklearn)."""
     from apps.theory.claims_dead import claim5, claim6
     from apps.theory.claims_depth import claim3, claim4
     from apps.theory.claims_local import claim1, claim2, claim8

@@ -20,7 +20,7 @@ from common.rng import stream_seed
 
 
 def leaky_aware_var(width: int, alpha: float) -> float:
-    """σ² = 2 / (fan_in (1 + α²)): the variance GUIDE §5 claim 3 says keeps signals constant."""
+    """σ² = 2 / (fan_in (1 + α²)): the variance claim 3 (docs/science.md) says keeps signals constant."""
     return 2.0 / (width * (1.0 + alpha * alpha))
 
 

@@ -70,7 +70,7 @@ def render_markdown(results: Sequence[ClaimResult], seed: int, quick: bool, torc
         f"**{passed}/{len(results)} claims pass.** Reproduce: `python -m apps.theory --seed {seed}"
         f"{' --quick' if quick else ''}`.",
         "",
-        "Every claim of GUIDE.md §5 is measured on real modules (autograd through nn.ReLU, "
+        "Every claim of docs/science.md is measured on real modules (autograd through nn.ReLU, "
         "nn.LeakyReLU, nn.Sigmoid, nn.Linear; real SGD on the digits data; the product's "
         "common.init and common.remedies) or by Monte Carlo. Monte Carlo tolerances are "
         f"{Z_TOL:g} standard errors computed from the samples; exact statements get a rounding "

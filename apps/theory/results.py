@@ -80,7 +80,7 @@ class Check:
 
 @dataclass
 class ClaimResult:
-    """The measured verdict on one claim of GUIDE.md §5."""
+    """The measured verdict on one claim of docs/science.md."""
 
     number: int
     title: str

@@ -75,7 +75,9 @@ class ModelConfig:
     heads: int = 4
     """Attention heads (must divide d_model)."""
     enc_layers: int = 3
+    """Encoder blocks (self-attention + feed-forward) in the stack."""
     dec_layers: int = 3
+    """Decoder blocks (self-attention, cross-attention + feed-forward) in the stack."""
     d_ff: int = 1024
     """Hidden width of each feed-forward block (where the activation acts)."""
     activation: str = "relu"
@@ -121,14 +123,19 @@ class OptimConfig:
     lr: float = 7e-4
     """Peak learning rate (reached after ``warmup`` steps)."""
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    """AdamW's (β1, β2); β2 = 0.98 as in Vaswani et al. rather than torch's default 0.999."""
     warmup: int = 400
     """Linear warm-up steps."""
     schedule: Literal["inverse_sqrt", "cosine", "linear", "constant"] = "inverse_sqrt"
     """Decay after warm-up; cosine/linear reach ``min_lr_ratio``·lr at ``steps``."""
     min_lr_ratio: float = 0.05
+    """The floor of the decay as a fraction of ``lr``: where cosine/linear end, and the least
+    ``inverse_sqrt`` may fall to (``constant`` ignores it)."""
     clip_norm: float = 1.0
     """Gradient-norm clipping threshold (0 disables)."""
     label_smoothing: float = 0.1
+    """Share of each target token's probability mass spread uniformly over the vocabulary in the
+    training cross-entropy (0 = plain cross-entropy)."""
 
     def __post_init__(self) -> None:
         require(self.lr > 0, "lr", "must be > 0", self.lr)
@@ -165,8 +172,10 @@ class DecodeConfig:
     length_penalty: float = 1.0
     """GNMT length penalty exponent: scores are divided by ((5 + length) / 6) ** length_penalty."""
     max_len_a: float = 1.5
+    """Length limit per source token: hypotheses stop at max_len_a · source length + max_len_b
+    tokens (EOS included; capped by ``model.max_len``)."""
     max_len_b: int = 10
-    """Hypotheses stop at max_len_a · source length + max_len_b tokens."""
+    """Constant part of that limit, so short sources still get room."""
     batch_size: int = 64
     """Sentences decoded together."""
 

@@ -1,6 +1,6 @@
 """Score a trained run with sacreBLEU: ``python -m apps.translation.evaluate --run DIR [--split test]``.
 
-Writes ``DIR/eval.json`` (GUIDE §3: app, step, split, num_sentences, bleu, chrf, their sacreBLEU
+Writes ``DIR/eval.json`` (docs/run-directory.md: app, step, split, num_sentences, bleu, chrf, their sacreBLEU
 signatures, decoding settings) — ``eval_<split>.json`` too, so scoring several splits keeps each
 — and the detokenised hypotheses beside it (``hyp.<split>.<tgt_lang>``, one line per reference
 line), so the score can be re-checked with the ``sacrebleu`` command line::

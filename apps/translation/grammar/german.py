@@ -11,8 +11,6 @@ from __future__ import annotations
 from apps.translation.grammar.lexicon import Noun, Verb
 from apps.translation.grammar.words_other import CONTRACTIONS
 
-CASES = ("nom", "acc", "dat")
-
 _DEFINITE = {
     "nom": {"m": "der", "f": "die", "n": "das", "pl": "die"},
     "acc": {"m": "den", "f": "die", "n": "das", "pl": "die"},
