@@ -5,10 +5,15 @@ that have and have not flattened."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
-from apps.compare import budget, stats, verdicts
+from apps.compare import analysis, budget, stats, verdicts
+from apps.compare.config import CompareConfig, delta_value
+from apps.compare.matrix import study_variants
+from common.appspec import MetricDef
+from common.config import ConfigError, config_from_dict
 
 BASE = {0: 30.1, 1: 25.4, 2: 34.8, 3: 28.2, 4: 31.9}
 
@@ -122,3 +127,43 @@ def test_read_curve_keeps_finite_values_by_step() -> None:
     recs = [{"step": 2, "valid_bleu": 3.0}, {"step": 1, "loss": 2.0}, {"step": 1, "valid_bleu": 1.0},
             {"step": 3, "valid_bleu": float("nan")}, {"step": 2, "valid_bleu": 4.0}, {"step": "x", "valid_bleu": 1}]
     assert budget.read_curve(recs, "valid_bleu") == [(1, 1.0), (2, 4.0)]
+
+
+def _study(tmp: Path, **study: object) -> CompareConfig:
+    base = {"app": "translation", "config": "configs/translation/embedded.yaml", "steps": 50, "baseline": "relu",
+            "variants": {"relu": {"model.activation": "relu"}, "leaky": {"model.activation": "leaky_relu"},
+                         "fused": {"model.activation": "fused_leaky_relu"}}}
+    base.update(study)
+    return config_from_dict(CompareConfig, {"out": str(tmp), "seeds": [0, 1], "studies": {"mt": base}})
+
+
+def test_an_a_a_control_is_paired_with_its_twin_and_a_failed_one_is_reported(tmp_path: Path) -> None:
+    cfg = _study(tmp_path, controls={"fused": "leaky"}, lr_sweep={"optim.lr": [1e-3, 3e-4]})
+    arms = {a.name: a.baseline for a in study_variants(cfg.studies["mt"])}
+    assert arms["fused@lr0.001"] == "leaky@lr0.001" and arms["leaky@lr0.001"] == "relu@lr0.001"
+    cmp = [{"variant": "fused", "baseline": "leaky", "metric": "bleu", "verdict": "worse", "sentence": "worse: …",
+            "control": True},
+           {"variant": "leaky", "baseline": "relu", "metric": "bleu", "verdict": "worse", "sentence": "…",
+            "control": False}]
+    (warning,) = analysis.failed_controls(cmp)
+    assert warning.startswith("A/A control failed: fused") and "leaky" in warning
+    assert analysis.failed_controls([dict(cmp[0], verdict="equivalent")]) == []
+    with pytest.raises(ConfigError, match="studies.mt.controls.relu"):
+        _study(tmp_path, controls={"relu": "leaky"})
+    with pytest.raises(ConfigError, match="studies.mt.controls.fused"):
+        _study(tmp_path, controls={"fused": "gelu"})
+
+
+def test_smallest_effect_defaults_overrides_and_relative_deltas(tmp_path: Path) -> None:
+    fid = MetricDef("fid", "FID", True, "FID", delta=0.05, relative=True)
+    assert analysis.smallest_effect(fid, None, {0: 20.0, 1: 30.0}) == pytest.approx(1.25)
+    assert analysis.smallest_effect(fid, 2, {0: 20.0}) == 2.0
+    assert analysis.smallest_effect(fid, "10%", {0: 20.0}) == pytest.approx(2.0)
+    assert analysis.smallest_effect(fid, None, {}) is None
+    assert analysis.smallest_effect(MetricDef("x", "x", True), None, {0: 1.0}) is None
+    assert delta_value("5%") == (0.05, True) and delta_value(0.5) == (0.5, False)
+    for bad in (0, -1, "x%", "5", True):
+        assert delta_value(bad) is None
+    with pytest.raises(ConfigError, match="studies.mt.deltas.bleu"):
+        _study(tmp_path, deltas={"bleu": "-3%"})
+    assert _study(tmp_path, deltas={"bleu": 0.5, "chrf": "2%"}).studies["mt"].deltas["bleu"] == 0.5
