@@ -37,6 +37,17 @@ class MetricDef:
     label: str
     lower_is_better: bool
     unit: str = ""  # how a difference is spoken of ("FID", "BLEU"; "" for fractions)
+    delta: float | None = None
+    """The smallest difference that matters (δ, > 0), in the metric's units — or, when
+    ``relative``, as a fraction of the baseline's mean. None: significance alone decides."""
+    relative: bool = False
+    curve: str | None = None
+    """The ``metrics.jsonl`` key of this metric's evaluation curve during training (e.g. greedy
+    validation BLEU for BLEU), from which a report judges whether training had flattened."""
+
+    def __post_init__(self) -> None:
+        if self.delta is not None and not self.delta > 0:
+            raise ValueError(f"metric {self.key!r}: delta must be > 0 (got {self.delta!r})")
 
 
 @dataclass(frozen=True)

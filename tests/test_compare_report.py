@@ -141,7 +141,10 @@ def test_summary_holds_the_statistics(written: tuple) -> None:
     mt = summary["studies"][1]
     bleu = next(c for c in mt["comparisons"] if c["metric"] == "bleu")
     assert bleu["n"] == 2 and bleu["seeds"] == [0, 1]  # the unfinished seed is not paired
-    assert bleu["verdict"] == "no detectable difference"
+    assert bleu["verdict"] == "inconclusive" and bleu["delta"] == 1.0  # 2 seeds: neither shown
+    assert fid["delta"] == pytest.approx(0.05 * sum(FID_BASE.values()) / 3)  # 5% of the baseline's FID
+    # no cell logged an eval curve: convergence is not shown, so the verdicts read as learning speed
+    assert mt["budget"]["learning_speed"] and mt["budget"]["checks"][0]["status"] == "no curve"
     assert {c["metric"] for c in mt["comparisons"]} == {"bleu", "chrf", "dead_frac.encoder", "dead_frac.decoder"}
     statuses = {r["key"]: r["status"] for r in summary["cells"]}
     assert statuses["mt/leaky/seed2"] == "not run" and statuses["gan/relu/seed0"] == "complete"
@@ -158,7 +161,7 @@ def test_html_is_self_contained_with_tables_and_embedded_images(written: tuple) 
     assert "http://" not in page and "https://" not in page
     text = " ".join(scan.text)
     assert "FID [classifier]" in text and "Inception" in text
-    assert "no detectable difference at this budget" in text
+    assert "inconclusive at this budget" in text and "learning speed at this budget, not final quality" in text
     assert "python -m apps.gan.train --config configs/gan/digits.yaml" in text
     assert "tuned for ReLU" in text and "Environment" in text
 

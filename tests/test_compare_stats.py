@@ -8,7 +8,7 @@ import math
 import pytest
 from scipy import stats as st
 
-from apps.compare import stats
+from apps.compare import stats, verdicts
 
 # Large seed-to-seed swing shared by both arms, small consistent improvement: the situation where
 # pairing by seed is what makes the difference visible.
@@ -50,10 +50,10 @@ def test_real_paired_difference_is_detected_where_an_unpaired_test_is_blind() ->
     # The seed swing (sd ≈ 3.5) hides a 3-point shift from a Welch test — pairing is what finds it.
     assert st.ttest_ind(list(better.values()), list(BASE.values()), equal_var=False).pvalue > 0.05
     (p_holm,) = stats.holm([pr.p])
-    label, sentence = stats.verdict(pr, p_holm, lower_is_better=True, unit="FID")
-    assert label == "better" and sentence.startswith("better: -3.2")
+    v = verdicts.decide(pr, p_holm, lower_is_better=True, unit="FID", delta=1.0)
+    assert v.label == "better" and v.sentence.startswith("better: -3.2")
     # The same difference on a higher-is-better metric is a loss.
-    assert stats.verdict(pr, p_holm, lower_is_better=False, unit="BLEU")[0] == "worse"
+    assert verdicts.decide(pr, p_holm, lower_is_better=False, unit="BLEU", delta=1.0).label == "worse"
 
 
 def test_no_difference_means_no_claim_and_a_detectable_effect_is_quoted() -> None:
@@ -61,13 +61,13 @@ def test_no_difference_means_no_claim_and_a_detectable_effect_is_quoted() -> Non
     better = {s: BASE[s] + SHIFT[s] for s in BASE}
     prs = [stats.paired(same, BASE), stats.paired(better, BASE)]
     adjusted = stats.holm([p.p for p in prs])
-    label, sentence = stats.verdict(prs[0], adjusted[0], lower_is_better=True, unit="FID")
-    assert label == "no detectable difference"
-    assert "no detectable difference at this budget" in sentence and "MDE ≈" in sentence
+    v = verdicts.decide(prs[0], adjusted[0], lower_is_better=True, unit="FID", delta=None)
+    assert v.label == "inconclusive"
+    assert "inconclusive at this budget" in v.sentence and "MDE ≈" in v.sentence
     sd = st.tstd(list(NOISE.values()))
     expected_mde = (st.t.ppf(0.975, 4) + st.t.ppf(0.8, 4)) * sd / math.sqrt(5)
     assert prs[0].mde == pytest.approx(expected_mde)
-    assert stats.verdict(prs[1], adjusted[1], True, "FID")[0] == "better"
+    assert verdicts.decide(prs[1], adjusted[1], True, "FID", None).label == "better"
 
 
 def test_mde_has_roughly_the_stated_power() -> None:
@@ -92,21 +92,21 @@ def test_holm_on_known_p_values() -> None:
 def test_one_seed_is_reported_not_tested() -> None:
     one = stats.paired({0: 10.0}, {0: 12.0})
     assert one is not None and one.n == 1 and one.p is None and one.low is None and one.mde is None
-    label, sentence = stats.verdict(one, None, True, "FID")
-    assert label == "untestable" and "only 1 paired seed" in sentence
+    v = verdicts.decide(one, None, True, "FID", 1.0)
+    assert v.label == "untestable" and "only 1 paired seed" in v.sentence
 
 
 def test_zero_variance_differences() -> None:
     # A saturated metric: every seed differs by exactly -1 — the limit of the t-test (t = -inf).
     flat = stats.paired({0: 11.0, 1: 13.0, 2: 9.0}, {0: 12.0, 1: 14.0, 2: 10.0})
     assert flat is not None and flat.p == 0.0 and flat.low == flat.high == pytest.approx(-1.0) and flat.mde is None
-    label, sentence = stats.verdict(flat, 0.0, True, "FID")
-    assert label == "better" and "on every one of the 3 seeds (zero variance" in sentence
-    # Identical runs: p = 1 and no claim.
+    v = verdicts.decide(flat, 0.0, True, "FID", 0.5)
+    assert v.label == "better" and "on every one of the 3 seeds (zero variance" in v.sentence
+    # Identical runs: p = 1, never better or worse; within any δ they are equivalent.
     same = stats.paired({0: 1.0, 1: 2.0}, {0: 1.0, 1: 2.0})
     assert same is not None and same.p == 1.0
-    assert stats.verdict(same, 1.0, True, "") == ("no detectable difference",
-                                                  "identical on every seed (zero variance): no difference")
+    assert verdicts.decide(same, 1.0, True, "", 0.01).label == "equivalent"
+    assert verdicts.decide(same, 1.0, True, "", None).label == "inconclusive"
     # Float noise in "identical" differences is not variance.
     noisy = stats.paired({0: 0.1 + 0.2, 1: 0.7}, {0: 0.3, 1: 0.7})
     assert noisy is not None and noisy.p == 1.0
@@ -116,7 +116,7 @@ def test_pairs_only_common_seeds() -> None:
     pr = stats.paired({0: 1.0, 1: 2.0, 5: 9.0}, {0: 0.5, 1: 1.0, 2: 7.0})
     assert pr is not None and pr.seeds == (0, 1) and pr.diff == pytest.approx(0.75)
     assert stats.paired({3: 1.0}, {4: 1.0}) is None
-    assert stats.verdict(None, None, True, "")[0] == "untestable"
+    assert verdicts.decide(None, None, True, "", 1.0).label == "untestable"
 
 
 def test_number_formatting() -> None:

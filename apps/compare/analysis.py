@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from apps.compare import stats
+from apps.compare import budget, stats, verdicts
 from apps.compare.collect import CellData, finite
-from apps.compare.config import CompareConfig
+from apps.compare.config import CompareConfig, delta_value
 from apps.compare.matrix import study_variants
 from apps.compare.metrics import dead_by_layer, expand_metrics, metric_def, metric_value, steps_per_second, throughput
 from common.appspec import AppSpec, MetricDef, get_app
@@ -99,14 +99,22 @@ def analyse_study(name: str, cfg: CompareConfig, cells: list[CellData]) -> dict[
             rows.append((arm, pr))
         adjusted = stats.holm([pr.p if pr else None for _, pr in rows])
         for (arm, pr), p_holm in zip(rows, adjusted):
-            label, sentence = stats.verdict(pr, p_holm, md.lower_is_better, md.unit, cfg.alpha)
+            delta = smallest_effect(md, study.deltas.get(key), per_arm[arm.baseline][key])
+            v = verdicts.decide(pr, p_holm, md.lower_is_better, md.unit, delta, cfg.alpha)
             comparisons.append({
                 "variant": arm.name, "baseline": arm.baseline, "metric": key,
                 "n": pr.n if pr else 0, "diff": pr.diff if pr else None, "sd": pr.sd if pr else None,
                 "low": pr.low if pr else None, "high": pr.high if pr else None,
                 "p": pr.p if pr else None, "p_holm": p_holm, "mde": pr.mde if pr else None,
-                "seeds": list(pr.seeds) if pr else [], "verdict": label, "sentence": sentence,
+                "seeds": list(pr.seeds) if pr else [], "verdict": v.label, "sentence": v.sentence,
+                "delta": v.delta, "eq_low": v.eq_low, "eq_high": v.eq_high,
+                "control": arm.name.split("@")[0] in study.controls,
             })
+    warnings += failed_controls(comparisons)
+    checks = budget_checks(app, study, tested, comparisons, cells)
+    learning_speed = any(c.learning_speed for c in checks)
+    for c in comparisons:
+        c["learning_speed"] = learning_speed
 
     summary = {
         "name": name, "app": study.app, "title": study.title or name, "config": study.config,
@@ -114,15 +122,62 @@ def analyse_study(name: str, cfg: CompareConfig, cells: list[CellData]) -> dict[
         "extractor_note": _extractor_note(extractor, cells, app), "warnings": warnings,
         "metrics": [_metric_entry(metric_def(k, app), k in tested, k in app.extractor_metrics) for k in shown],
         "variants": variants, "comparisons": comparisons,
+        "budget": {"learning_speed": learning_speed,
+                   "checks": [{"metric": c.metric, "curve": c.curve, "status": c.status, "threshold": c.threshold,
+                               "gains": c.gains, "seeds": c.seeds,
+                               "rule": budget.rule_text(c, metric_def(c.metric, app).unit)} for c in checks]},
     }
     summary["dead_units"] = dead_unit_story(summary)
     return summary
 
 
+def smallest_effect(md: MetricDef, override: Any, baseline: dict[int, float]) -> float | None:
+    """δ of one comparison in the metric's units: the preset's override, else the metric's own;
+    a relative δ is taken of the baseline's mean (None when that mean is 0 or unknown)."""
+    spec = delta_value(override) if override is not None else (
+        (md.delta, md.relative) if md.delta is not None else None)
+    if spec is None:
+        return None
+    value, relative = spec
+    if not relative:
+        return value
+    mean = abs(sum(baseline.values()) / len(baseline)) if baseline else 0.0
+    return value * mean if mean > 0 else None
+
+
+def failed_controls(comparisons: list[dict[str, Any]]) -> list[str]:
+    """A warning per A/A control that came out better or worse: the same function under two
+    names differed, so the study's other verdicts deserve less trust than their p-values claim."""
+    return [f"A/A control failed: {c['variant']} computes the same function as {c['baseline']}, yet its "
+            f"{c['metric']} came out '{c['verdict']}' ({c['sentence']}). Treat this study's verdicts with "
+            "suspicion: something other than the activation differs between runs, or the noise is "
+            "larger than the seeds show." for c in comparisons
+            if c["control"] and c["verdict"] in (verdicts.BETTER, verdicts.WORSE)]
+
+
+def budget_checks(app: AppSpec, study: Any, tested: list[str], comparisons: list[dict[str, Any]],
+                  cells: list[CellData]) -> list[budget.BudgetCheck]:
+    """The budget check of every tested metric that has an evaluation curve, over the complete
+    cells of every variant; δ is the one its comparisons used (the largest, if they differ)."""
+    out = []
+    for key in tested:
+        md = metric_def(key, app)
+        if md.curve is None:
+            continue
+        deltas = [c["delta"] for c in comparisons if c["metric"] == key and c["delta"] is not None]
+        curves: dict[str, list] = {}
+        for c in cells:
+            if c.complete:
+                curves.setdefault(c.cell.variant, []).append(budget.read_curve(c.metrics, md.curve))
+        out.append(budget.check_budget(key, md.curve, md.lower_is_better, max(deltas) if deltas else None, curves))
+    return out
+
+
 def _metric_entry(md: MetricDef, tested: bool, by_extractor: bool) -> dict[str, Any]:
     """A metric as summary.json lists it (``by_extractor``: its values depend on the extractor)."""
     return {"key": md.key, "label": md.label, "lower_is_better": md.lower_is_better, "unit": md.unit,
-            "tested": tested, "by_extractor": by_extractor}
+            "tested": tested, "by_extractor": by_extractor, "delta": md.delta, "delta_relative": md.relative,
+            "curve": md.curve}
 
 
 def _extractor_note(extractor: dict | None, cells: list[CellData], app: AppSpec) -> str | None:
@@ -172,7 +227,7 @@ def dead_unit_story(study: dict[str, Any]) -> dict[str, Any] | None:
         if key not in base["metrics"]:
             continue
         b = base["metrics"][key]["mean"]
-        cmp = [c for c in study["comparisons"] if c["metric"] == key]
+        cmp = [c for c in study["comparisons"] if c["metric"] == key and not c.get("control")]
         better = [c["variant"] for c in cmp if c["verdict"] == "better"]
         worse = [c["variant"] for c in cmp if c["verdict"] == "worse"]
         if b < DEAD_THRESHOLD:

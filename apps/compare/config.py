@@ -21,6 +21,22 @@ from common.config import ConfigError, load_config, require
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
+def delta_value(spec: Any) -> tuple[float, bool] | None:
+    """A preset's smallest effect as (value, relative): ``1.0`` → (1.0, False), ``"5%"`` →
+    (0.05, True); None when it is not a positive number or percentage."""
+    if isinstance(spec, bool):
+        return None
+    if isinstance(spec, (int, float)):
+        return (float(spec), False) if spec > 0 else None
+    if isinstance(spec, str) and spec.strip().endswith("%"):
+        try:
+            v = float(spec.strip()[:-1]) / 100
+        except ValueError:
+            return None
+        return (v, True) if v > 0 else None
+    return None
+
+
 @dataclass
 class StudyConfig:
     """One app, one base config, a baseline and its variants."""
@@ -50,6 +66,14 @@ class StudyConfig:
     lists must have equal length). Every variant, baseline included, is run at every value, and
     each variant is compared with the baseline at the same value — the defaults were tuned for
     ReLU, and this shows whether another activation only needs another learning rate."""
+    deltas: dict[str, Union[float, str]] = field(default_factory=dict)
+    """Smallest effect of interest per metric, overriding the app's default: a number in the
+    metric's units (``bleu: 0.5``) or a share of the baseline's mean (``fid: "5%"``). A verdict
+    of better/worse needs a difference at least this large; "equivalent" means within ±δ."""
+    controls: dict[str, str] = field(default_factory=dict)
+    """A/A controls: variant → the variant it computes the same function as (e.g. the fused
+    kernel → plain LeakyReLU at the same α). Each is compared with that variant instead of the
+    baseline; a control called better or worse is reported as a failed control."""
     title: str = ""
     """Heading of the study in the report (default: its name)."""
 
@@ -69,6 +93,14 @@ class StudyConfig:
             require(key not in self.overrides, f"overrides.{key}", "is set by the runner; use the study's own keys")
             for name, ov in self.variants.items():
                 require(key not in ov, f"variants.{name}.{key}", "is set by the runner, not by a variant")
+        for key, d in self.deltas.items():
+            require(delta_value(d) is not None, f"deltas.{key}",
+                    "must be a positive number or a positive percentage such as \"5%\"", d)
+        for name, same_as in self.controls.items():
+            require(name in self.variants and name != self.baseline, f"controls.{name}",
+                    "must be a variant other than the baseline", name)
+            require(same_as in self.variants and same_as != name, f"controls.{name}",
+                    f"must name another variant ({', '.join(self.variants)})", same_as)
         lengths = {len(v) for v in self.lr_sweep.values()}
         require(len(lengths) <= 1, "lr_sweep", "lists must all have the same length", self.lr_sweep)
         require(all(n >= 1 for n in lengths), "lr_sweep", "lists must not be empty", self.lr_sweep)

@@ -79,8 +79,11 @@ def study_variants(study: StudyConfig) -> list[Variant]:
     """The study's arms, expanding an optional learning-rate sweep (baseline first)."""
     order = [study.baseline] + [v for v in study.variants if v != study.baseline]
     base = [(name, {**flatten(study.overrides), **flatten(study.variants[name])}) for name in order]
+    def against(name: str) -> str:  # an A/A control is compared with its twin, the rest with the baseline
+        return study.controls.get(name, study.baseline)
+
     if not study.lr_sweep:
-        return [Variant(n, tuple(ov.items()), study.baseline, "") for n, ov in base]
+        return [Variant(n, tuple(ov.items()), against(n), "") for n, ov in base]
     keys = list(study.lr_sweep)
     points = list(zip(*(study.lr_sweep[k] for k in keys)))
     out = []
@@ -88,7 +91,7 @@ def study_variants(study: StudyConfig) -> list[Variant]:
         tag = "lr" + "_".join(f"{v:g}" for v in point)
         for name, ov in base:
             full = {**ov, **dict(zip(keys, point))}
-            out.append(Variant(f"{name}@{tag}", tuple(full.items()), f"{study.baseline}@{tag}", tag))
+            out.append(Variant(f"{name}@{tag}", tuple(full.items()), f"{against(name)}@{tag}", tag))
     return out
 
 

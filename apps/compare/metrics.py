@@ -25,7 +25,10 @@ def metric_def(key: str, app: AppSpec | None = None) -> MetricDef:
     stat, _, model = key.partition(".")
     if stat in PROBE_STATS and model:
         what = "dead units" if stat == "dead_frac" else "dormant units (ReDo τ)"
-        return MetricDef(key, f"{what} in {model} (fraction, mean over layers, end of training)", True, "")
+        # δ = 5 percentage points of units: the share below which a baseline is said not to
+        # have reproduced dying units at all (analysis.DEAD_THRESHOLD).
+        return MetricDef(key, f"{what} in {model} (fraction, mean over layers, end of training)", True, "",
+                         delta=0.05)
     return MetricDef(key, key, True, "")  # an eval key the app does not describe: shown, lower taken as better
 
 

@@ -26,12 +26,14 @@ HOW_TO_READ = (
     "How to read this report. Seeds are the unit of replication: a variant and the baseline trained "
     "with the same seed share data order and initial noise, so each variant is compared with the baseline "
     "by the per-seed difference (variant − baseline), its mean with a 95% t-interval and a paired t-test. "
-    "p-values are Holm-corrected across the variants of a study, metric by metric; a variant is called "
-    "'better' or 'worse' only when its corrected p is below α. Otherwise the report says 'no detectable "
-    "difference at this budget' and gives the minimum detectable effect MDE = (t(1−α/2, n−1) + t(power, n−1)) "
-    "· sd(differences) / √n: the true difference these seeds would detect with the stated power (at the "
-    "unadjusted α, so with several variants the real threshold is somewhat larger). A difference smaller than "
-    "the MDE may well exist; this budget cannot see it."
+    "p-values are Holm-corrected across the variants of a study, metric by metric. Every metric has a "
+    "smallest effect of interest δ (shown beside each verdict): a variant is 'better' or 'worse' only when "
+    "its corrected p is below α and the difference is at least δ; 'equivalent within ±δ' when the 90% "
+    "interval of the difference lies inside ±δ (two one-sided tests at α); otherwise 'inconclusive at this "
+    "budget', with the minimum detectable effect MDE = (t(1−α/2, n−1) + t(power, n−1)) · sd(differences) / √n: "
+    "the true difference these seeds would detect with the stated power. A budget check per study says "
+    "whether the headline metrics had stopped improving; where they had not, the verdicts contrast learning "
+    "speed at this budget, not final quality."
 )
 TUNED_FOR_RELU = (
     "The apps' default hyper-parameters (learning rates, β's, init scales) come from recipes tuned for ReLU "
@@ -52,6 +54,13 @@ def _label(study: dict, key: str) -> str:
     m = next(m for m in study["metrics"] if m["key"] == key)
     ex = study.get("extractor")
     return m["label"] + (f" [{ex.get('name', '?')}]" if ex and m.get("by_extractor") else "")
+
+
+def verdict_line(study: dict, c: dict) -> str:
+    """One comparison in words, saying so when the study had not converged (learning speed)."""
+    what = f"{c['variant']} vs {c['baseline']}" + (" (A/A control)" if c.get("control") else "")
+    speed = "learning speed at this budget, not final quality — " if c.get("learning_speed") else ""
+    return f"{what}, {_label(study, c['metric'])}: {speed}{c['sentence']}."
 
 
 def study_blocks(study: dict, cells: list[CellData], fig_dir: Path, cfg: CompareConfig) -> list[Block]:
@@ -83,18 +92,23 @@ def study_blocks(study: dict, cells: list[CellData], fig_dir: Path, cfg: Compare
     else:
         out.append(Para("No cell of this study is complete yet.", "warn"))
 
+    bud = study.get("budget") or {}
+    for chk in bud.get("checks", []):
+        out.append(Para(chk["rule"], "warn" if chk["status"] != "converged" else "note"))
     cmp_rows, sentences = [], []
     for c in study["comparisons"]:
         arrow = "lower is better" if next(m for m in study["metrics"] if m["key"] == c["metric"])["lower_is_better"] else "higher is better"
         ci = f"[{fmt(c['low'])}, {fmt(c['high'])}]" if c["low"] is not None else "n/a"
-        cmp_rows.append([f"{_label(study, c['metric'])} ({arrow})", f"{c['variant']} − {c['baseline']}", str(c["n"]),
-                         fmt(c["diff"]), ci, fmt_p(c["p"]), fmt_p(c["p_holm"]), fmt(c["mde"]), c["verdict"]])
-        sentences.append(f"{c['variant']} vs {c['baseline']}, {_label(study, c['metric'])}: {c['sentence']}.")
+        who = f"{c['variant']} − {c['baseline']}" + (" (A/A control)" if c.get("control") else "")
+        cmp_rows.append([f"{_label(study, c['metric'])} ({arrow})", who, str(c["n"]), fmt(c["diff"]), ci,
+                         fmt_p(c["p"]), fmt_p(c["p_holm"]), fmt(c["mde"]),
+                         f"±{fmt(c['delta'])}" if c.get("delta") is not None else "none", c["verdict"]])
+        sentences.append(verdict_line(study, c))
     if cmp_rows:
         out.append(Heading(3, "Paired comparison with the baseline"))
-        out.append(Table(["metric", "difference", "n", "mean diff", "95% CI", "p", "Holm p", "MDE", "verdict"],
+        out.append(Table(["metric", "difference", "n", "mean diff", "95% CI", "p", "Holm p", "MDE", "δ", "verdict"],
                          cmp_rows, f"paired by seed; Holm over the variants per metric; α = {cfg.alpha}, "
-                         f"MDE at power {cfg.power}", numeric=[2, 3, 5, 6, 7]))
+                         f"MDE at power {cfg.power}; δ = the smallest effect of interest", numeric=[2, 3, 5, 6, 7]))
         out.append(Bullets(sentences))
 
     story = study.get("dead_units")
@@ -157,7 +171,7 @@ def build_blocks(cfg: CompareConfig, summary: dict, data: list[CellData], fig_di
     for s in summary["studies"]:
         for c in s["comparisons"]:
             if not c["metric"].startswith(("dead_frac", "dormant_frac")):
-                items.append(f"{s['title']}: {c['variant']} vs {c['baseline']}, {_label(s, c['metric'])}: {c['sentence']}.")
+                items.append(f"{s['title']}: {verdict_line(s, c)}")
         if s.get("dead_units"):
             items.append(f"{s['title']}: the dead-unit story {s['dead_units']['verdict']}.")
     if items:

@@ -1,0 +1,109 @@
+"""Was training long enough? The budget check every study's verdicts carry.
+
+A comparison at a budget where the headline metric is still improving contrasts *how fast* each
+variant learns, not how good it ends up: the slower one may catch up, or overtake. So the report
+decides from the cells' own evaluation curves (``metrics.jsonl``: greedy validation BLEU, periodic
+FID, …) and states the rule:
+
+    gain = how much the curve improved from its last evaluation at or before 75% of the final step
+           to its final evaluation (in the metric's good direction), averaged over a variant's seeds;
+    the study is **still improving** when some variant's mean gain exceeds the threshold,
+    which is half the metric's smallest effect of interest δ.
+
+Averaging over seeds keeps one noisy curve point from deciding, and tying the threshold to δ
+means "flattened" is judged on the same scale as "matters". A study whose cells logged no curve
+(or fewer than two points per cell) has **no curve**: its convergence is not shown, and its
+verdicts are read, conservatively, as learning speed too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+QUARTER = 0.75  # the last quarter of training starts here (a fraction of the final step)
+THRESHOLD_OF_DELTA = 0.5  # still improving: mean gain over the last quarter > this × δ
+
+CONVERGED, STILL_IMPROVING, NO_CURVE = "converged", "still improving", "no curve"
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    """One headline metric's budget check over a study's variants."""
+
+    metric: str  # the headline metric (e.g. "bleu")
+    curve: str  # the metrics.jsonl key of its curve (e.g. "valid_bleu")
+    status: str  # CONVERGED, STILL_IMPROVING or NO_CURVE
+    threshold: float | None  # in the curve's units
+    gains: dict[str, float]  # variant → mean gain over the last quarter (improvement > 0)
+    seeds: dict[str, int]  # variant → seeds that had a usable curve
+
+    @property
+    def learning_speed(self) -> bool:
+        """True when the verdicts contrast learning speed at this budget, not final quality."""
+        return self.status != CONVERGED
+
+
+def read_curve(records: Iterable[Mapping], key: str) -> list[tuple[int, float]]:
+    """(step, value) of every finite ``key`` in a cell's metrics records, by step (last wins)."""
+    points: dict[int, float] = {}
+    for rec in records:
+        v, s = rec.get(key), rec.get("step")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not isinstance(s, int):
+            continue
+        if math.isfinite(float(v)):
+            points[s] = float(v)
+    return sorted(points.items())
+
+
+def last_quarter_gain(curve: Sequence[tuple[int, float]], lower_is_better: bool) -> float | None:
+    """Improvement from the last point at or before 75% of the final step to the final point
+    (positive = better); None when the curve has no such earlier point."""
+    if len(curve) < 2:
+        return None
+    final_step, final = curve[-1]
+    earlier = [v for s, v in curve[:-1] if s <= QUARTER * final_step]
+    if not earlier:
+        return None
+    gain = final - earlier[-1]
+    return -gain if lower_is_better else gain
+
+
+def check_budget(
+    metric: str,
+    curve_key: str,
+    lower_is_better: bool,
+    delta: float | None,
+    curves: Mapping[str, Sequence[Sequence[tuple[int, float]]]],
+) -> BudgetCheck:
+    """The budget check of one metric: ``curves`` maps each variant to its cells' curves."""
+    gains: dict[str, float] = {}
+    seeds: dict[str, int] = {}
+    for variant, cell_curves in curves.items():
+        per_seed = [g for c in cell_curves if (g := last_quarter_gain(c, lower_is_better)) is not None]
+        if per_seed:
+            gains[variant] = math.fsum(per_seed) / len(per_seed)
+            seeds[variant] = len(per_seed)
+    threshold = None if delta is None else THRESHOLD_OF_DELTA * delta
+    if not gains or threshold is None:
+        return BudgetCheck(metric, curve_key, NO_CURVE, threshold, gains, seeds)
+    status = STILL_IMPROVING if any(g > threshold for g in gains.values()) else CONVERGED
+    return BudgetCheck(metric, curve_key, status, threshold, gains, seeds)
+
+
+def rule_text(check: BudgetCheck, unit: str) -> str:
+    """The rule and its outcome in one sentence, for the report."""
+    u = f" {unit}" if unit else ""
+    head = (f"Budget check on {check.metric} (curve `{check.curve}`): a variant is still improving when its "
+            f"mean gain from the last evaluation at or before {QUARTER:.0%} of training to the final one "
+            f"exceeds {f'{check.threshold:.3g}{u}' if check.threshold is not None else 'half of δ'} (half the "
+            "smallest effect of interest).")
+    if check.status == NO_CURVE:
+        return head + " No cell logged a usable curve, so convergence is not shown: read the verdicts as " \
+                      "learning speed at this budget."
+    gains = ", ".join(f"{v} {g:+.3g}{u}" for v, g in check.gains.items())
+    if check.status == STILL_IMPROVING:
+        return head + f" Gains: {gains} — still improving: this study contrasts learning speed at this " \
+                      "budget, not final quality."
+    return head + f" Gains: {gains} — flattened: the verdicts speak of final quality at this recipe."
