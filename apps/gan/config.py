@@ -26,16 +26,20 @@ def _power_of_two(n: int) -> bool:
 
 @dataclass
 class DataConfig:
-    source: Literal["digits", "mnist", "fashion_mnist", "cifar10", "celeba", "folder", "hf"] = "digits"
+    source: Literal["digits", "mnist", "fashion_mnist", "cifar10", "celeba", "folder", "hf", "kmnist"] = "digits"
     """``digits``: scikit-learn's bundled 8×8 handwritten digits (offline); ``mnist``,
     ``fashion_mnist``, ``cifar10``, ``celeba``: torchvision datasets under ``root``; ``folder``: the
-    images under ``path`` (class subfolders become labels); ``hf``: a Hugging Face image dataset."""
+    images under ``path`` (class subfolders become labels); ``hf``: a Hugging Face image dataset;
+    ``kmnist``: KMNIST's release ``.npz`` files in ``root`` or ``$LEAKYLAB_KMNIST_DIR``
+    (apps/gan/kmnist.py)."""
     image_size: int = 64
     """Side of the square images the GAN sees: a power of two from 8 to 128 (resize + centre crop)."""
     channels: Literal[1, 3] = 3
     """1 = grayscale, 3 = RGB; images are converted as they load."""
     root: str = "data"
-    """Where torchvision datasets live (and are downloaded to when ``download`` and a network exist)."""
+    """Where torchvision datasets live (and are downloaded to when ``download`` and a network exist).
+    ``kmnist``: the folder of its release files; left at ``data``, ``$LEAKYLAB_KMNIST_DIR`` is used
+    when set (so a root given explicitly wins over the variable)."""
     download: bool = True
     """Let torchvision download a dataset that is not under ``root`` yet."""
     path: str = ""
@@ -51,7 +55,8 @@ class DataConfig:
     """``hf``: the column holding integer class labels; missing or empty = unlabelled."""
     heldout_fraction: float = 0.1
     """Share of the images held out from training for evaluation (the real-vs-real FID floor and
-    the extractor's accuracy). Datasets with an official test split (torchvision's) use it instead."""
+    the extractor's accuracy). Datasets with an official test split (torchvision's, KMNIST with its
+    train files) use it instead; KMNIST's test split alone holds out this share of every class."""
     split_seed: int = 0
     """Seed of the held-out split; fixed apart from the run seed so every run sees the same split."""
     max_images: int = 0
