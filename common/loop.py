@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping, Sequence
 
 import torch
-from tqdm import tqdm
 
 from common.config import parse_cli, require
 from common.faults import fault_point
+from common.progress import progress
 from common.rundir import RunDir
 from common.tracking import Tracker
 from common.training import DivergenceGuard, make_accelerator, seed_everything
@@ -190,8 +190,8 @@ class TrainLoop:
         """Open the tracker and the progress bar; start the clock."""
         main = self.accelerator.is_main_process
         self.tracker = Tracker(self.cfg.tracker, self.run, main)
-        self.bar = tqdm(total=self.steps, initial=self.start, disable=not (main and self.cfg.progress),
-                        desc="train", dynamic_ncols=True)
+        # outside a terminal (a log file, the comparison runner) a line every few seconds, not per step
+        self.bar = progress(total=self.steps, desc="train", initial=self.start, enabled=main and self.cfg.progress)
         self.last_good = self.run.latest_checkpoint()
         self.window.started = time.time()
 

@@ -16,6 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors import SafetensorError
@@ -29,6 +30,7 @@ from apps.translation import train as tr_train
 from apps.translation import translate as tr_translate
 from common.errors import cli
 from test_gan_data import write_folder
+from test_gan_kmnist import write_kmnist
 from test_gan_train import tiny_args as gan_args
 from test_translation_cli import tiny_args as tr_args
 from test_translation_cli import write_multi30k
@@ -128,7 +130,7 @@ CONFIG_CASES = [
     ("gan", ["steps=0"], "config key 'steps': must be >= 1 (got 0)"),
     ("translation", ["steps=0"], "config key 'steps': must be >= 1 (got 0)"),
     ("gan", ["data.source=imagenet"], "config key 'data.source': must be one of 'digits', 'mnist', 'fashion_mnist', "
-                                      "'cifar10', 'celeba', 'folder', 'hf' (got 'imagenet')"),
+                                      "'cifar10', 'celeba', 'folder', 'hf', 'kmnist' (got 'imagenet')"),
     ("translation", ["model.heads=3"], "config key 'model.heads': must divide d_model=32 (got 3)"),
     ("gan", ["seed"], "override 'seed' is not of the form key=value (e.g. seed=1)"),
     ("gan", ["train.mixed_precision=fp16"], "mixed_precision=fp16 needs a CUDA GPU; use bf16 or no on the CPU"),
@@ -287,6 +289,62 @@ def test_corrupt_images_among_good_ones_are_skipped_and_reported(tmp_path, capsy
     assert lines[at + 3] == "ignored 1 file(s) without an image extension"
     assert (run / "checkpoints" / "step_00000002").is_dir()  # training went on
     assert snapshot(root) == before
+
+
+KMNIST_FIX = ("point data.root (or $LEAKYLAB_KMNIST_DIR) at the folder holding KMNIST's release files "
+              "kmnist-test-imgs.npz and kmnist-test-labels.npz")
+KMNIST_REPLACE = "replace it with the release file"
+
+
+def _npz(path: Path, **arrays) -> None:
+    np.savez_compressed(path, **arrays)
+
+
+def _flip_middle(path: Path) -> None:
+    """Damage the compressed member inside the zip (the archive's directory stays readable)."""
+    raw = bytearray(path.read_bytes())
+    for i in range(len(raw) // 3, len(raw) // 3 + 16):
+        raw[i] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+# name, how to break a good folder (imgs, labels paths), the message after 'error: ' ({imgs}, {labels}, {dir})
+KMNIST_CASES = [
+    ("missing folder", lambda d, i, l: shutil.rmtree(d), "KMNIST folder '{dir}' does not exist; " + KMNIST_FIX),
+    ("missing labels", lambda d, i, l: l.unlink(), "KMNIST file '{labels}' does not exist; " + KMNIST_FIX),
+    ("not a zip", lambda d, i, l: i.write_bytes(b"P5 28 28 255\n" + bytes(784)),
+     "KMNIST file '{imgs}' is not an .npz archive (a zip of .npy arrays); " + KMNIST_REPLACE),
+    ("truncated", lambda d, i, l: truncate(i, i.stat().st_size // 2),
+     "KMNIST file '{imgs}' is not an .npz archive (a zip of .npy arrays); " + KMNIST_REPLACE),
+    ("damaged member", lambda d, i, l: _flip_middle(i), "KMNIST file '{imgs}' cannot be read (BadZipFile); "
+                                                         + KMNIST_REPLACE),
+    ("wrong key", lambda d, i, l: _npz(i, images=np.zeros((20, 28, 28), np.uint8)),
+     "KMNIST file '{imgs}' has no array 'arr_0' (has: images); " + KMNIST_REPLACE),
+    ("wrong shape", lambda d, i, l: _npz(i, arr_0=np.zeros((200, 32, 32), np.uint8)),
+     "KMNIST file '{imgs}' holds uint8 (200, 32, 32), not uint8 (N, 28, 28) images; " + KMNIST_REPLACE),
+    ("wrong dtype", lambda d, i, l: _npz(i, arr_0=np.zeros((200, 28, 28), np.float32)),
+     "KMNIST file '{imgs}' holds float32 (200, 28, 28), not uint8 (N, 28, 28) images; " + KMNIST_REPLACE),
+    ("labels not 1-d", lambda d, i, l: _npz(l, arr_0=np.zeros((200, 10), np.uint8)),
+     "KMNIST file '{labels}' holds uint8 (200, 10), not integer (N,) labels; " + KMNIST_REPLACE),
+    ("labels too few", lambda d, i, l: _npz(l, arr_0=np.zeros(199, np.uint8)),
+     "KMNIST file '{labels}' has 199 labels for the 200 images of '{imgs}'; use the two files of one release"),
+    ("labels out of range", lambda d, i, l: _npz(l, arr_0=np.full(200, 10, np.int64)),
+     "KMNIST file '{labels}' has labels outside 0–9 (10–10); " + KMNIST_REPLACE),
+    ("object array", lambda d, i, l: _npz(l, arr_0=np.array([{"label": 0}] * 200, dtype=object)),
+     "KMNIST file '{labels}' cannot be read (ValueError); " + KMNIST_REPLACE),
+]
+
+
+@pytest.mark.parametrize("name, damage, message", KMNIST_CASES, ids=[c[0] for c in KMNIST_CASES])
+def test_missing_or_malformed_kmnist_files(name, damage, message, tmp_path, capsys):
+    folder = write_kmnist(tmp_path / "kmnist", per_class=20)
+    imgs, labels = folder / "kmnist-test-imgs.npz", folder / "kmnist-test-labels.npz"
+    damage(folder, imgs, labels)
+    before = snapshot(tmp_path)
+    out = tmp_path / "run"
+    err = fails(gan_train.main, gan_args(out, 2, "data.source=kmnist", f"data.root={folder}"), capsys)
+    assert err == "error: " + message.format(dir=folder, imgs=imgs, labels=labels) + "\n"
+    assert not out.exists() and snapshot(tmp_path) == before
 
 
 # -- text data --------------------------------------------------------------------------------------

@@ -9,21 +9,33 @@ gives the class histogram of generated samples. Such a FID is only comparable wi
 **Architecture** (fixed; ``w`` = ``width``, ``F`` = ``features``, input C×S×S in [-1, 1]):
 conv3×3(C→w) ReLU, conv3×3(w→w) ReLU, maxpool 2, conv3×3(w→2w) ReLU, conv3×3(2w→2w) ReLU,
 adaptive average pool to 4×4, linear(32w→F) ReLU  ← the FID/KID features (times a fixed scale,
-1 / their RMS over the training images); dropout 0.3, linear(F→classes).
+1 / their RMS over the training images, every k-th of them on sets over 10,000); dropout 0.3,
+linear(F→classes).
 
-**Recipe**: Adam(``lr``), ``epochs`` passes in batches of ``batch_size`` over the training
-split, learning rate halved at 50% and 75% of the steps, per-image random translation by up to
-``shift`` pixels (edge padding), cross-entropy; init, order and augmentation from ``seed``.
-Held-out accuracy is measured on the held-out split the GAN never sees.
+**Recipe**: Adam(``lr``), ``steps`` batches of ``batch_size`` (a fresh permutation of the
+training split per pass; at most ``epochs`` passes when that is set), learning rate halved at 50%
+and 75% of the steps, per-image random translation by up to ``shift`` pixels (edge padding),
+cross-entropy; init, order and augmentation from ``seed``. Counting steps rather than passes
+keeps the cost flat in the dataset's size: 40 passes, sized for 1,348 digits, took 14 silent
+minutes on a 10,000-image folder. Held-out accuracy is measured on the held-out split the GAN
+never sees.
+
+**The default, 2,000 steps of 64** (width 32, 128 features, one CPU thread, shared machine):
+held-out accuracy on digits 16×16 (1,348 training images, 449 held out) 0.9933 at 500 steps and
+at 840 (the old 40 passes), 0.9955 at 2,000; on KMNIST 32×32 (9,000 training images, 1,000 held
+out) 0.878 at 500, 0.924 at 1,000, 0.957 at 2,000. A step costs ≈ 80 ms at 32×32 and ≈ 20–45 ms
+at 16×16, so training takes ≈ 3 minutes at 32×32 on any dataset size, once per dataset.
 
 **Cache**: ``<cache_dir>/classifier-<dataset fingerprint>-<recipe key>.safetensors`` plus a JSON
-of its accuracy; a file lock makes concurrent runs (comparison cells) train it once. The hash is
-the SHA-256 of the weights file.
+of its accuracy; the recipe key hashes every recipe field and :data:`ARCH_VERSION`, so a changed
+recipe trains a new extractor instead of reusing a stale one. A file lock makes concurrent runs
+(comparison cells) train it once. The hash is the SHA-256 of the weights file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -38,11 +50,14 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from apps.gan.data import ImageData, to_model_range
-from apps.gan.images import ImageSet
+from apps.gan.images import ImageSet, LazyImages
 from common.errors import UserError
+from common.progress import progress
 from common.rng import stream_seed, torch_generator
 
-ARCH_VERSION = 3  # bump when the architecture or recipe code changes: it enters the cache key
+ARCH_VERSION = 4  # bump when the architecture or recipe code changes: it enters the cache key
+EVAL_CHUNK = 500  # images per inference pass after training (feature scale, held-out accuracy)
+SCALE_IMAGES = 10_000  # at most about this many training images set the feature scale: a flat cost
 
 
 class SmallCNN(nn.Module):
@@ -73,14 +88,19 @@ class SmallCNN(nn.Module):
         return self.head(self.body(x))
 
 
-def materialise(images: ImageSet, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """All images (uint8) and labels of a set in memory."""
+def materialise(images: ImageSet, chunk: int = 1024, show: bool = False,
+                desc: str = "decode") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """All images (uint8) and labels of a set in memory; ``show``: a progress bar while files
+    are decoded (a set already in memory needs none)."""
     xs, ys = [], []
+    bar = progress(total=len(images), desc=desc, unit="img", enabled=show and isinstance(images, LazyImages))
     for start in range(0, len(images), chunk):
         x, y = images.__getitems__(list(range(start, min(start + chunk, len(images)))))
         xs.append(x)
         if y is not None:
             ys.append(y)
+        bar.update(len(x))
+    bar.close()
     return torch.cat(xs), (torch.cat(ys) if ys else None)
 
 
@@ -100,11 +120,52 @@ def _shift(x: torch.Tensor, shift: int, g: torch.Generator) -> torch.Tensor:
     return out
 
 
+def planned_steps(recipe: Any, n: int) -> int:
+    """Steps the recipe trains on ``n`` images: ``steps``, capped at ``epochs`` passes when set."""
+    per_epoch = max(1, n // recipe.batch_size)
+    return min(recipe.steps, recipe.epochs * per_epoch) if recipe.epochs else recipe.steps
+
+
+def _timings(model: SmallCNN, x: torch.Tensor, y: torch.Tensor, batch: int, device: Any) -> tuple[float, float]:
+    """Seconds of one training step (a batch of ``batch``) and of one inference pass over all of
+    ``x`` (an evaluation chunk), measured on a throwaway copy (the real model, optimiser and
+    generators are untouched), for the "about N minutes" line."""
+    probe = copy.deepcopy(model)
+    opt = torch.optim.Adam(probe.parameters())
+    chunk, x, y = to_model_range(x, device), to_model_range(x[:batch], device), y[:batch].to(device)
+
+    def timed(fn: Any) -> float:
+        t0 = time.perf_counter()
+        fn()
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    def train_step() -> None:
+        loss = F.cross_entropy(probe(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    with torch.random.fork_rng(devices=[]):
+        steps = [timed(train_step) for _ in range(3)]  # the first pays for allocations: not counted
+        probe.eval()
+        with torch.no_grad():
+            forward = [timed(lambda: probe.body(chunk)) for _ in range(2)]
+    return min(steps[1:]), forward[1]
+
+
+def about(seconds: float) -> str:
+    """A rough duration for people: "about 20 s", "about 3 min"."""
+    return f"about {max(1, round(seconds))} s" if seconds < 90 else f"about {round(seconds / 60)} min"
+
+
 def train_classifier(data: ImageData, recipe: Any, device: torch.device | str = "cpu",
-                     log: Any = print) -> tuple[SmallCNN, float]:
-    """Train the classifier on ``data.train``; returns it (eval mode) and its held-out accuracy."""
-    x_train, y_train = materialise(data.train)
-    x_ho, y_ho = materialise(data.heldout)
+                     log: Any = print, show: bool = True, cached_as: str = "") -> tuple[SmallCNN, float]:
+    """Train the classifier on ``data.train``; returns it (eval mode) and its held-out accuracy.
+    ``show``: a progress bar; ``cached_as``: where the result will be kept (said in the log)."""
+    x_train, y_train = materialise(data.train, show=show, desc="decode training images")
+    x_ho, y_ho = materialise(data.heldout, show=show, desc="decode held-out images")
     channels = x_train.shape[1]
     g = torch_generator(recipe.seed, "gan.classifier.order")
     with torch.random.fork_rng(devices=[]):
@@ -113,36 +174,45 @@ def train_classifier(data: ImageData, recipe: Any, device: torch.device | str = 
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     n = len(x_train)
     per_epoch = max(1, n // recipe.batch_size)
-    total = per_epoch * recipe.epochs
-    t0, step = time.time(), 0
+    total = planned_steps(recipe, n)
+    batch = min(recipe.batch_size, n)
+    step_s, chunk_s = _timings(model, x_train[:EVAL_CHUNK], y_train, batch, device)
+    x_scale = x_train[::-(-n // SCALE_IMAGES)]  # evenly spread over the set (folders are sorted by class)
+    eta = step_s * total + chunk_s * (len(x_scale) + len(x_ho)) / min(n, EVAL_CHUNK)  # + feature scale, accuracy
+    cache = f"; cached as {cached_as} for every later run and evaluation on this data" if cached_as else ""
+    log(f"classifier extractor: training a {data.num_classes}-class CNN (width {recipe.width}, {recipe.features} "
+        f"features) on {n} images of {data.name} for {total} steps of {recipe.batch_size}, {about(eta)} here, "
+        f"once per dataset and recipe{cache}")
+    t0 = time.time()
     model.train()
-    for _ in range(recipe.epochs):
-        perm = torch.randperm(n, generator=g)
-        for i in range(per_epoch):
-            idx = perm[i * recipe.batch_size:(i + 1) * recipe.batch_size]
-            x = _shift(to_model_range(x_train[idx]), recipe.shift, g).to(device)
-            for group in opt.param_groups:
-                group["lr"] = recipe.lr * (0.5 ** ((step >= total // 2) + (step >= 3 * total // 4)))
-            with torch.random.fork_rng(devices=[]):  # dropout masks from the recipe's seed too
-                torch.manual_seed(stream_seed(recipe.seed, "gan.classifier.dropout", step))
-                loss = F.cross_entropy(model(x), y_train[idx].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
+    perm = torch.empty(0, dtype=torch.long)
+    for step in progress(range(total), desc="classifier", unit="step", enabled=show):
+        i = step % per_epoch
+        if i == 0:  # a fresh order each pass
+            perm = torch.randperm(n, generator=g)
+        idx = perm[i * recipe.batch_size:(i + 1) * recipe.batch_size]
+        x = _shift(to_model_range(x_train[idx]), recipe.shift, g).to(device)
+        for group in opt.param_groups:
+            group["lr"] = recipe.lr * (0.5 ** ((step >= total // 2) + (step >= 3 * total // 4)))
+        with torch.random.fork_rng(devices=[]):  # dropout masks from the recipe's seed too
+            torch.manual_seed(stream_seed(recipe.seed, "gan.classifier.dropout", step))
+            loss = F.cross_entropy(model(x), y_train[idx].to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
     model.eval()
     with torch.no_grad():
-        sq = sum(float(model.body(to_model_range(x_train[i:i + 500], device)).square().sum())
-                 for i in range(0, n, 500))
-        model.feature_scale.fill_(1.0 / max(1e-12, (sq / (n * recipe.features)) ** 0.5))
+        sq = sum(float(model.body(to_model_range(x_scale[i:i + EVAL_CHUNK], device)).square().sum())
+                 for i in range(0, len(x_scale), EVAL_CHUNK))
+        model.feature_scale.fill_(1.0 / max(1e-12, (sq / (len(x_scale) * recipe.features)) ** 0.5))
     acc = accuracy(model, x_ho, y_ho, device)
-    log(f"classifier extractor: trained {recipe.epochs} epochs on {n} images in {time.time() - t0:.0f}s; "
-        f"held-out accuracy {acc:.4f} ({len(x_ho)} images)")
+    log(f"classifier extractor: trained {total} steps ({total / per_epoch:.1f} passes) on {n} images in "
+        f"{time.time() - t0:.0f}s; held-out accuracy {acc:.4f} ({len(x_ho)} images)")
     return model, acc
 
 
 @torch.no_grad()
-def accuracy(model: SmallCNN, x: torch.Tensor, y: torch.Tensor, device: Any, batch: int = 500) -> float:
+def accuracy(model: SmallCNN, x: torch.Tensor, y: torch.Tensor, device: Any, batch: int = EVAL_CHUNK) -> float:
     correct = 0
     for start in range(0, len(x), batch):
         logits = model(to_model_range(x[start:start + batch], device))
@@ -181,9 +251,10 @@ def file_hash(path: Path) -> str:
 
 
 def get_classifier(data: ImageData, recipe: Any, cache: str = "", device: Any = "cpu",
-                   log: Any = print) -> tuple[SmallCNN, dict]:
-    """The cached classifier for ``data`` and ``recipe`` (trained now if absent) and its identity
-    ``{"name": "classifier", "hash", "heldout_accuracy", "dataset", "features"}``."""
+                   log: Any = print, show: bool = True) -> tuple[SmallCNN, dict]:
+    """The cached classifier for ``data`` and ``recipe`` (trained now if absent, with a progress
+    bar when ``show``) and its identity ``{"name": "classifier", "hash", "heldout_accuracy",
+    "dataset", "features"}``."""
     if not data.labelled:
         raise UserError(f"{data.name} has no class labels, so the classifier extractor cannot be trained; "
                         "use eval.extractor=inception")
@@ -197,7 +268,7 @@ def get_classifier(data: ImageData, recipe: Any, cache: str = "", device: Any = 
     weights, meta_file = root / f"{stem}.safetensors", root / f"{stem}.json"
     with _file_lock(root / f"{stem}.lock"):
         if not (weights.is_file() and meta_file.is_file()):
-            model, acc = train_classifier(data, recipe, device, log)
+            model, acc = train_classifier(data, recipe, device, log, show, cached_as=str(weights))
             tmp = root / f".{stem}.tmp{os.getpid()}"
             save_model(model, str(tmp))
             os.replace(tmp, weights)

@@ -4,7 +4,8 @@
 count where labels exist, and a fingerprint identifying the data (it keys the cached classifier
 extractor). Sources: scikit-learn's bundled digits (offline; 8×8 upscaled to ``image_size``),
 torchvision's MNIST, Fashion-MNIST, CIFAR-10 (held in memory) and CelebA (decoded lazily),
-a folder of images, and a Hugging Face image dataset (``datasets`` is imported only then).
+KMNIST's release files (apps/gan/kmnist.py), a folder of images, and a Hugging Face image dataset
+(``datasets`` is imported only then).
 
 **Data order** (exact resume, issue 7): :func:`step_indices` makes the global batch of step ``s``
 a pure function of (seed, s): epoch = s // (n // batch), a permutation of the training set drawn
@@ -26,6 +27,7 @@ from PIL import Image
 
 from apps.gan.folder import folder_images, open_image, report_scan, scan_folder
 from apps.gan.images import ImageSet, LazyImages, TensorImages, first, resize_tensor
+from apps.gan.kmnist import load_kmnist
 from common.errors import UserError
 from common.rng import torch_generator
 
@@ -94,6 +96,13 @@ def _torchvision(cfg: Any) -> tuple[ImageSet, ImageSet, int]:
         labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
         out.append(TensorImages(resize_tensor(data, cfg.image_size, cfg.channels), labels))
     return out[0], out[1], 10
+
+
+def _kmnist(cfg: Any) -> tuple[TensorImages, TensorImages, int, str]:
+    """KMNIST resized like torchvision's 28×28 sets; the last item says how it was split."""
+    (x_tr, y_tr), (x_ho, y_ho), note = load_kmnist(cfg)
+    return (TensorImages(resize_tensor(x_tr, cfg.image_size, cfg.channels), y_tr),
+            TensorImages(resize_tensor(x_ho, cfg.image_size, cfg.channels), y_ho), 10, note)
 
 
 def _hf_image(value: Any) -> Image.Image:
@@ -183,6 +192,9 @@ def load_data(cfg: Any) -> ImageData:
     elif cfg.source in TORCHVISION:
         full, heldout, num_classes = _torchvision(cfg)
         name = f"{TORCHVISION[cfg.source]} {cfg.image_size}px"
+    elif cfg.source == "kmnist":
+        full, heldout, num_classes, notes = _kmnist(cfg)
+        name = f"KMNIST {cfg.image_size}px"
     elif cfg.source == "folder":
         if not cfg.path:
             raise UserError("data.source=folder needs data.path=<folder of images>")

@@ -68,7 +68,10 @@ def evaluate(run_path: str, overrides: Sequence[str] = (), step: int | None = No
     device = shards.device if shards.device is not None and not cpu else pick_device(cpu or loaded.cfg.train.cpu)
     torch.manual_seed(ev.seed)
     data = load_data(loaded.cfg.data)
-    scorer = Scorer(ev, data, device, log=print if shards.is_main else (lambda m: None), shards=shards)
+    say = print if shards.is_main else (lambda m: None)
+    say(f"evaluating {run_path} at step {loaded.step} ({loaded.which}) on {data.name}, {shards.world} process(es) "
+        f"on {device}")
+    scorer = Scorer(ev, data, device, log=say, shards=shards)
     g_eval = sampling_copy(loaded.generator, device)
     record = {"app": APP, "step": loaded.step, "generator": loaded.which, "dataset": data.name,
               "fingerprint": data.fingerprint, "seed": ev.seed, **scorer.score(g_eval),

@@ -20,6 +20,7 @@ from apps.gan.classifier import get_classifier, materialise
 from apps.gan.data import ImageData, to_uint8
 from apps.gan.metrics import Extractor, class_stats, classifier_extractor, fid, inception_extractor, kid, kid_subset_size
 from apps.gan.sampling import generate
+from common.progress import progress
 from common.rng import torch_generator
 
 MAX_REAL = 50_000
@@ -74,12 +75,13 @@ class Scorer:
         if name == "auto":
             name = "classifier" if data.labelled else "inception"
         self.classifier: Extractor | None = None
+        show = self.shards.is_main  # one progress bar, not one per process
         if data.labelled:  # the class histogram needs it even when FID uses Inception
-            model, info = get_classifier(data, eval_cfg.classifier, eval_cfg.cache_dir, device, log)
+            model, info = get_classifier(data, eval_cfg.classifier, eval_cfg.cache_dir, device, log, show)
             self.classifier = classifier_extractor(model, info, device)
         if name == "classifier":
             if self.classifier is None:
-                get_classifier(data, eval_cfg.classifier, eval_cfg.cache_dir, device, log)  # raises the UserError
+                get_classifier(data, eval_cfg.classifier, eval_cfg.cache_dir, device, log, show)  # raises
             self.extractor = self.classifier
         else:
             self.extractor = inception_extractor(eval_cfg.inception_weights, device)
@@ -97,8 +99,15 @@ class Scorer:
         if k not in self._real:
             idx = _subset(total, k, self.cfg.seed)
             lo, hi = self.shards.span(k)
-            feats = [self.extractor(self.data.train.__getitems__(idx[a:min(hi, a + 4096)].tolist())[0],
-                                    self.cfg.batch_size)[0] for a in range(lo, max(hi, lo + 1), 4096)]
+            feats = []
+            # a bar only where it takes a while: more than one chunk of images to decode and extract
+            bar = progress(total=hi - lo, desc="features of real images", unit="img",
+                           enabled=self.shards.is_main and k > 4096)
+            for a in range(lo, max(hi, lo + 1), 4096):
+                chunk = self.data.train.__getitems__(idx[a:min(hi, a + 4096)].tolist())[0]
+                feats.append(self.extractor(chunk, self.cfg.batch_size)[0])
+                bar.update(len(chunk))
+            bar.close()
             self._real[k] = self.shards.gather(torch.cat(feats))
         return self._real[k]
 
@@ -124,7 +133,7 @@ class Scorer:
             ho = self.data.heldout
             if len(ho) > MAX_REAL:
                 ho = ho.subset(_subset(len(ho), MAX_REAL, self.cfg.seed))
-            self._heldout = materialise(ho)
+            self._heldout = materialise(ho, show=self.shards.is_main, desc="decode held-out images")
         return self._heldout
 
     def quick_fid(self, g_eval: torch.nn.Module, n: int, seed: int) -> float:
