@@ -266,7 +266,8 @@ def _mean_of(study: dict[str, Any], variant: str, key: str) -> float:
 
 
 def cells_table(cells: list[CellData], threads: int) -> list[dict[str, Any]]:
-    """Every cell with its status and the commands that reproduce it."""
+    """Every cell with its status, where it was read from, its code version and the commands
+    that reproduce it."""
     rows = []
     for c in cells:
         t = c.timing or {}
@@ -274,9 +275,44 @@ def cells_table(cells: list[CellData], threads: int) -> list[dict[str, Any]]:
         rows.append({
             "key": c.cell.key, "study": c.cell.study, "variant": c.cell.variant, "seed": c.cell.seed,
             "run_dir": str(c.cell.run_dir), "status": status, "wall_s": finite(t.get("wall_s")),
-            "commands": c.cell.commands(threads),
+            "source": "record" if c.source is not None else "run", "commit": t.get("commit"),
+            "dirty": t.get("dirty"), "commands": c.cell.commands(threads),
         })
     return rows
+
+
+def code_versions(cells: list[CellData]) -> dict[str, Any]:
+    """The commits the complete cells ran at (training and, if later, evaluation), with the cells
+    at each, and warnings when they differ, had uncommitted changes, or were not recorded."""
+    versions: dict[tuple[str | None, bool | None], set[str]] = {}
+    for c in cells:
+        if not c.complete:
+            continue
+        t = c.timing or {}
+        pairs = {(t.get("commit"), t.get("dirty"))}
+        if "train_commit" in t:
+            pairs.add((t.get("train_commit"), t.get("train_dirty")))
+        for pair in pairs:
+            versions.setdefault(pair, set()).add(c.cell.key)
+    rows = sorted(({"commit": k[0], "dirty": k[1], "cells": len(v)} for k, v in versions.items()),
+                  key=lambda r: (-r["cells"], r["commit"] or "", bool(r["dirty"])))
+    known = sorted({r["commit"] for r in rows if r["commit"]})
+    warnings = []
+    if len(known) > 1:
+        each = ", ".join(f"{r['commit'][:10]}{' (dirty)' if r['dirty'] else ''}: {r['cells']} cell(s)"
+                         for r in rows if r["commit"])
+        warnings.append(f"The cells ran at {len(known)} different commits ({each}): a code change between "
+                        "them may be part of any difference. Re-run them at one commit, or check that the "
+                        "changes between these commits touch nothing the cells measure.")
+    dirty = len(set().union(*(v for k, v in versions.items() if k[0] and k[1])))
+    if dirty:
+        warnings.append(f"{dirty} cell(s) ran with uncommitted changes to tracked files: their commit alone "
+                        "does not reproduce them.")
+    unknown = len(set().union(*(v for k, v in versions.items() if not k[0])))
+    if unknown:
+        warnings.append(f"{unknown} cell(s) recorded no commit (git unavailable, or run before cells "
+                        "recorded one).")
+    return {"versions": rows, "warnings": warnings}
 
 
 def analyse(cfg: CompareConfig, cells: list[CellData], environment: dict[str, Any]) -> dict[str, Any]:
@@ -285,5 +321,5 @@ def analyse(cfg: CompareConfig, cells: list[CellData], environment: dict[str, An
     return {
         "format": FORMAT, "title": cfg.title, "note": cfg.note, "seeds": list(cfg.seeds),
         "alpha": cfg.alpha, "power": cfg.power, "environment": environment,
-        "studies": studies, "cells": cells_table(cells, cfg.threads),
+        "studies": studies, "cells": cells_table(cells, cfg.threads), "code": code_versions(cells),
     }

@@ -15,13 +15,13 @@ from typing import Any
 
 import yaml
 
-from apps.compare.matrix import Cell
+from apps.compare.matrix import CELL_FILE, Cell
 from common.config import yaml_load
 
 
 @dataclass
 class CellData:
-    """One cell as read back from disk."""
+    """One cell as read back from disk: from its run directory, or from its committed records."""
 
     cell: Cell
     eval: dict | None = None
@@ -29,6 +29,12 @@ class CellData:
     metrics: list[dict] = field(default_factory=list)
     probes: list[dict] = field(default_factory=list)
     timing: dict | None = None
+    source: Path | None = None  # the folder read when not the cell's own (its records in findings/)
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the run's files were read from (examples read theirs there too)."""
+        return (self.source / "run") if self.source is not None else self.cell.run_dir
 
     @property
     def complete(self) -> bool:
@@ -60,10 +66,11 @@ def _read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def read_cell(cell: Cell) -> CellData:
-    """Everything the report needs from one cell folder."""
-    run = cell.run_dir
-    data = CellData(cell)
+def read_cell(cell: Cell, source: Path | None = None) -> CellData:
+    """Everything the report needs from one cell folder: the cell's own, or ``source`` laid out
+    like it (its records); the cell keeps its own folder and commands either way."""
+    data = CellData(cell, source=source)
+    run = data.run_dir
     data.eval = _read_json(run / "eval.json")
     try:
         cfg = yaml_load((run / "config.yaml").read_text(encoding="utf-8"))
@@ -72,7 +79,7 @@ def read_cell(cell: Cell) -> CellData:
         data.config = None
     data.metrics = read_jsonl(run / "metrics.jsonl")
     data.probes = read_jsonl(run / "probes.jsonl")
-    data.timing = cell.bookkeeping()
+    data.timing = _read_json((source if source is not None else cell.dir) / CELL_FILE)
     return data
 
 

@@ -118,6 +118,9 @@ class CompareConfig:
     """Root of the cells' run directories; empty means runs/compare/<preset stem>."""
     report: str = ""
     """Folder of report.md, report.html and summary.json; empty means reports/<preset stem>."""
+    findings: str = ""
+    """Folder of the committed evidence that ``--export`` writes (the report plus every complete
+    cell's small records under cells/); empty means findings/<preset stem>."""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     """Seeds of every variant; the same seed pairs a variant with its baseline."""
     jobs: int = 0
@@ -156,6 +159,8 @@ def load_preset(path: str | Path, overrides: Sequence[str] = ()) -> CompareConfi
     stem = Path(path).stem
     if not cfg.report:
         cfg.report = str(Path("reports") / stem)
+    if not cfg.findings:
+        cfg.findings = str(Path("findings") / stem)
     if not cfg.title:
         cfg.title = stem
     return cfg

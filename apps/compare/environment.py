@@ -28,6 +28,27 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def git_state() -> dict[str, Any]:
+    """``{"commit": full hash of HEAD, "dirty": tracked files changed}`` of the project, both None
+    when git or the repository is unavailable — what a cell's numbers were computed by.
+
+    ``findings/`` does not count as a change: exporting earlier cells writes there while later
+    cells run, and committed evidence is not code.
+    """
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout if out.returncode == 0 else None
+
+    commit = (git("rev-parse", "HEAD") or "").strip() or None
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)findings")
+    return {"commit": commit, "dirty": None if status is None else bool(status.strip())}
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:

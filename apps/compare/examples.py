@@ -25,7 +25,7 @@ def example_runs(study: dict, cells: list[CellData]) -> list[ExampleRun]:
     for v in study["variants"]:
         c = next((c for c in done if c.cell.variant == v["name"] and c.cell.seed == seed), None)
         if c is not None:
-            runs.append(ExampleRun(v["name"], seed, c.cell.run_dir, dict(c.eval or {}), c.config))
+            runs.append(ExampleRun(v["name"], seed, c.run_dir, dict(c.eval or {}), c.config))
     return runs
 
 

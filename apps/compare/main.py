@@ -2,6 +2,10 @@
 
 Runs the matrix (skipping complete cells), then writes the report. ``--report-only`` rewrites
 the report from whatever cells exist; ``--dry-run`` prints the matrix and its commands.
+``--export`` also mirrors every complete cell's small records into the preset's findings folder
+(as each cell lands) and writes the report there: evidence to commit. ``--report-only`` reads a
+cell from those records when its run directory is absent or unfinished (a fresh clone), and then
+rewrites the findings folder's report in place.
 Cells run with this interpreter, or the one named by the environment variable
 ``LEAKYLAB_COMPARE_PYTHON`` (e.g. another virtual environment's python).
 """
@@ -16,7 +20,8 @@ from typing import Sequence
 
 from apps.compare.config import load_preset
 from apps.compare.environment import environment
-from apps.compare.matrix import build_matrix, check_cells
+from apps.compare.export import export_cells, pick_sources, record_of, records_root
+from apps.compare.matrix import Cell, build_matrix, check_cells
 from apps.compare.report import write_report
 from apps.compare.runner import run_matrix
 from common.errors import UserError
@@ -29,8 +34,13 @@ def _parser() -> argparse.ArgumentParser:
                     "report.md, report.html and summary.json.")
     p.add_argument("--config", required=True, help="preset file (configs/compare/*.yaml)")
     p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. jobs=1 seeds=[0,1]")
-    p.add_argument("--report-only", action="store_true", help="do not run cells; write the report from what exists")
+    p.add_argument("--report-only", action="store_true", help="do not run cells; write the report from what exists (a cell's run directory, else "
+                        "its record in the findings folder, whose report is then rewritten in place)")
     p.add_argument("--dry-run", action="store_true", help="print the matrix and the cells' commands; run nothing")
+    p.add_argument("--export", action="store_true",
+                   help="mirror every complete cell's small records (never weights or checkpoints) and the report "
+                        "into the preset's findings folder (default findings/<preset stem>), to commit; "
+                        "with --report-only nothing runs first")
     p.add_argument("--reevaluate", action="store_true",
                    help="evaluate complete cells again (the app's evaluation changed); training is not repeated")
     return p
@@ -46,9 +56,11 @@ def main(argv: Sequence[str]) -> int:
     cells = build_matrix(cfg)
     check_cells(cells)
     jobs = cfg.jobs or max(1, (os.cpu_count() or 1) // cfg.threads)
+    records = records_root(cfg.findings)
     if args.dry_run:
         for c in cells:
-            state = "complete" if c.is_complete() else "to run"
+            state = "complete" if c.is_complete() else (
+                "to run; complete in its record" if record_of(c, records).is_complete() else "to run")
             print(f"# {c.key} ({state})")
             for cmd in c.commands(cfg.threads):
                 print(cmd)
@@ -57,12 +69,30 @@ def main(argv: Sequence[str]) -> int:
     if not args.report_only:
         guesses = {name: s.seconds_per_cell for name, s in cfg.studies.items()}
         python = os.environ.get("LEAKYLAB_COMPARE_PYTHON") or sys.executable
+        on_done = (lambda cell: _export([cell], records, quiet=True)) if args.export else None
         outcomes = run_matrix(cells, Path(cfg.out), guesses, jobs, cfg.threads, python=python,
-                              reevaluate=args.reevaluate)
+                              reevaluate=args.reevaluate, on_done=on_done)
         failed = [o.cell.key for o in outcomes if not o.ok]
-    summary = write_report(cfg, cells, environment(cfg.threads, jobs), args.config)
+    dest, read_from = cfg.report, None
+    if args.export:
+        _export(cells, records)
+        dest, read_from = cfg.findings, records
+    elif args.report_only and records.is_dir() and any(sources := pick_sources(cells, records)):
+        dest, read_from = cfg.findings, records  # a fresh clone: regenerate the committed report in place
+        unrecorded = [c.key for c, s in zip(cells, sources)
+                      if s is None and c.is_complete() and not record_of(c, records).is_complete()]
+        if unrecorded:
+            print(f"note: {len(unrecorded)} complete cell(s) under {cfg.out} have no record in {records}; "
+                  "add them with --export --report-only", file=sys.stderr)
+    summary = write_report(cfg, cells, environment(cfg.threads, jobs), args.config, dest, read_from)
     done = sum(r["status"] == "complete" for r in summary["cells"])
-    print(f"report: {cfg.report}/report.html, report.md, summary.json ({done}/{len(cells)} cells complete)")
+    recorded = sum(r["source"] == "record" for r in summary["cells"])
+    source = f", {recorded} read from the records in {records}" if recorded else ""
+    print(f"report: {dest}/report.html, report.md, summary.json ({done}/{len(cells)} cells complete{source})")
+    if args.export:
+        print("README: python -m apps.compare.findings rewrites its 'What we found' from findings/*/summary.json")
+    for w in summary["code"]["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
     for s in summary["studies"]:
         if s.get("dead_units"):
             print(f"  {s['title']}: dead-unit story {s['dead_units']['verdict']}")
@@ -73,3 +103,12 @@ def main(argv: Sequence[str]) -> int:
               "the same command to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+def _export(cells: Sequence[Cell], records: Path, quiet: bool = False) -> None:
+    """Mirror the complete cells' records; says what it did unless ``quiet`` (a cell landing: the
+    export at the end, over every cell, reports and warns once)."""
+    got = export_cells(cells, records, warn=(lambda w: None) if quiet else (lambda w: print(w, file=sys.stderr)))
+    if not quiet:
+        print(f"export: {got.cells} complete cell(s) → {records} ({len(got.written)} file(s) written, "
+              f"{len(got.unchanged)} unchanged, {len(got.skipped)} skipped)")

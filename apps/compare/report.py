@@ -17,6 +17,7 @@ from apps.compare.collect import CellData, read_cell
 from apps.compare.config import CompareConfig
 from apps.compare.doc import Block, Bullets, Code, Heading, Para, Table
 from apps.compare.examples import example_blocks
+from apps.compare.export import CELLS, pick_sources
 from apps.compare.matrix import Cell, render_value
 from apps.compare.report_html import render_html
 from apps.compare.report_md import render_md
@@ -149,9 +150,21 @@ def _figures(study: dict, cells: list[CellData], fig_dir: Path) -> list[Block]:
     return out + got if got else []
 
 
+def commit_blocks(code: dict) -> list[Block]:
+    """The commits the cells ran at, and what is wrong with them (several, dirty, unknown)."""
+    rows = [[v["commit"] or "not recorded", {True: "yes", False: "no"}.get(v["dirty"], "unknown"), str(v["cells"])]
+            for v in code["versions"]]
+    out: list[Block] = [Para(w, "warn") for w in code["warnings"]]
+    if rows:
+        out.insert(0, Table(["git commit the cells ran at", "uncommitted changes", "cells"], rows,
+                            "recorded in each cell's cell.json when the runner started it", numeric=[2]))
+    return out
+
+
 def build_blocks(cfg: CompareConfig, summary: dict, data: list[CellData], fig_dir: Path,
-                 preset_path: str) -> list[Block]:
-    """The whole report as blocks."""
+                 preset_path: str, records: str = "") -> list[Block]:
+    """The whole report as blocks; ``records`` (non-empty when the report lies beside committed
+    cell records) says how many cells were read from them."""
     complete = sum(d.complete for d in data)
     failed = [r["key"] for r in summary["cells"] if r["status"] == "failed"]
     blocks: list[Block] = [Heading(1, f"leakylab comparison: {cfg.title}")]
@@ -164,6 +177,7 @@ def build_blocks(cfg: CompareConfig, summary: dict, data: list[CellData], fig_di
                            + (f" ({len(failed)} failed: {', '.join(failed)})" if failed else "")
                            + "; the statistics use the complete ones only. Re-run the same command to finish them.",
                            "warn"))
+    blocks += [Para(w, "warn") for w in summary["code"]["warnings"]]
     if cfg.note:
         blocks.append(Para(cfg.note.strip(), "note"))
     blocks.append(Para(HOW_TO_READ))
@@ -185,8 +199,17 @@ def build_blocks(cfg: CompareConfig, summary: dict, data: list[CellData], fig_di
     blocks.append(Heading(2, "Environment"))
     rows = [[k, str(v)] for k, v in env.items() if k != "packages"]
     rows += [[f"package {k}", str(v)] for k, v in env.get("packages", {}).items()]
-    blocks.append(Table(["what", "value"], rows))
+    from_records = sum(r.get("source") == "record" for r in summary["cells"])
+    blocks.append(Table(["what", "value"], rows, "the machine that wrote this report" + (
+        f" ({from_records} cell(s) were read from their committed records: they ran earlier, perhaps elsewhere)"
+        if from_records else "")))
     blocks.append(Heading(2, "Reproduce"))
+    blocks += commit_blocks(summary["code"])
+    if records:
+        blocks.append(Para(f"The small records of every complete cell (cell.json, and the run's leakylab.json, "
+                           "config.yaml, eval.json, metrics.jsonl, probes.jsonl and examples) are committed beside "
+                           f"this report under {CELLS}/; python -m apps.compare --config {preset_path} --report-only "
+                           f"rebuilds it from them. {records}"))
     blocks.append(Para("Every cell is an ordinary run directory made by the app's own commands; run these from "
                        "the project root to reproduce (or resume, or re-evaluate) any one of them by hand."))
     lines = []
@@ -198,18 +221,34 @@ def build_blocks(cfg: CompareConfig, summary: dict, data: list[CellData], fig_di
     return blocks
 
 
-def write_report(cfg: CompareConfig, cells: list[Cell], environment: dict[str, Any], preset_path: str) -> dict:
-    """Read the cells, write report.md, report.html and summary.json under ``cfg.report``."""
-    root = Path(cfg.report)
+def _records_note(data: list[CellData], out: str) -> str:
+    """Which of the complete cells this report read from the records beside it."""
+    n, done = sum(d.source is not None for d in data), sum(d.complete for d in data)
+    if n == 0:
+        return f"This time every complete cell was read from its run directory under {out}."
+    if n == done:
+        return f"All {done} complete cells were read from these records."
+    return (f"{n} of the {done} complete cells were read from these records, the rest from their run "
+            f"directories under {out}.")
+
+
+def write_report(cfg: CompareConfig, cells: list[Cell], environment: dict[str, Any], preset_path: str,
+                 dest: str | Path | None = None, records: Path | None = None) -> dict:
+    """Read the cells, write report.md, report.html and summary.json under ``dest`` (default
+    ``cfg.report``). With ``records`` (a findings folder's cells/), a cell not complete in its run
+    directory is read from its committed record there when that one is complete."""
+    root = Path(cfg.report if dest is None else dest)
     fig_dir = root / "figures"
     if fig_dir.exists():
         shutil.rmtree(fig_dir)  # stale figures of removed variants must not linger
     fig_dir.mkdir(parents=True)
-    data = [read_cell(c) for c in cells]
+    data = [read_cell(c, s) for c, s in zip(cells, pick_sources(cells, records))]
     summary = analyse(cfg, data, environment)
     summary["preset"] = preset_path
     summary["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    blocks = build_blocks(cfg, summary, data, fig_dir, preset_path)
+    beside = records is not None and records.parent.resolve() == root.resolve()
+    note = _records_note(data, cfg.out) if beside else ""
+    blocks = build_blocks(cfg, summary, data, fig_dir, preset_path, note)
     (root / "report.md").write_text(render_md(blocks, root), encoding="utf-8")
     (root / "report.html").write_text(render_html(blocks, f"leakylab comparison: {cfg.title}"), encoding="utf-8")
     (root / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n", encoding="utf-8")

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
+from apps.compare.environment import git_state
 from apps.compare.matrix import CELL_FILE, Cell
 from apps.compare.procs import Live, RunLock, cell_env, run_logged, terminate_as_exit
 from common.appspec import get_app
@@ -56,8 +57,11 @@ def run_cell(cell: Cell, threads: int = 1, live: Live | None = None, python: str
 
     ``evaluate_only`` re-runs just the evaluation of a trained cell (the app's evaluation has
     changed, or the preset's ``eval_args``); the training figures of ``cell.json`` are kept.
+    ``cell.json`` also names the code: the git commit (and whether tracked files differed from
+    it) when the cell started; a re-evaluation keeps the training's as ``train_commit``.
     """
     live = live or Live()
+    code = git_state()
     cell.dir.mkdir(parents=True, exist_ok=True)
     env = cell_env(threads)
     old = cell.bookkeeping() or {}
@@ -87,8 +91,12 @@ def run_cell(cell: Cell, threads: int = 1, live: Live | None = None, python: str
         "resumed": resumed, "train_cpu_s": None if train_cpu is None else round(train_cpu, 3),
         "eval_cpu_s": None if eval_cpu is None else round(eval_cpu, 3),
         "returncode": rc, "failed_stage": stage or None, "threads": threads,
+        "commit": code["commit"], "dirty": code["dirty"],
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if evaluate_only:
+        record["train_commit"] = old.get("train_commit", old.get("commit"))
+        record["train_dirty"] = old.get("train_dirty", old.get("dirty"))
     if not live.stopping:  # an interrupted cell is neither done nor failed
         (cell.dir / CELL_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return Outcome(cell, rc == 0, wall, stage, rc, resumed)
@@ -135,12 +143,15 @@ def run_matrix(
     say: Callable[[str], None] | None = None,
     python: str = sys.executable,
     reevaluate: bool = False,
+    on_done: Callable[[Cell], None] | None = None,
 ) -> list[Outcome]:
     """Run every incomplete cell, ``jobs`` at a time; returns the outcomes of those run.
 
     The first cell of a study runs before its siblings start, so per-dataset caches (a trained
     feature extractor, a generated corpus) are built once instead of by several processes racing.
     ``reevaluate``: evaluate the complete cells again as well (without retraining them).
+    ``on_done(cell)`` is called as each cell completes (e.g. to export its records at once, so
+    a long matrix cut short still leaves every finished cell's evidence behind).
     """
     say = say or _print
     again = [c for c in cells if reevaluate and c.is_complete()]
@@ -194,6 +205,8 @@ def run_matrix(
                     finished += 1
                     if out.ok and not out.resumed and id(cell) not in evaluate_only:
                         est.add(cell.study, out.wall_s)
+                    if out.ok and on_done is not None:
+                        on_done(cell)
                     left = est.left(pending, {c: started[c] for c in running.values()}, jobs)
                     if out.ok:
                         say(f"[done {finished}/{len(cells)}] {cell.key} in {fmt_duration(out.wall_s)}"
