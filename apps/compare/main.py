@@ -22,7 +22,7 @@ from apps.compare.config import load_preset
 from apps.compare.environment import environment
 from apps.compare.export import export_cells, pick_sources, record_of, records_root
 from apps.compare.matrix import Cell, build_matrix, check_cells
-from apps.compare.report import write_report
+from apps.compare.report import verdict_line, write_report
 from apps.compare.runner import run_matrix
 from common.errors import UserError
 
@@ -97,7 +97,7 @@ def main(argv: Sequence[str]) -> int:
         if s.get("dead_units"):
             print(f"  {s['title']}: dead-unit story {s['dead_units']['verdict']}")
         for c in s["comparisons"]:
-            print(f"  {s['title']}: {c['variant']} vs {c['baseline']} on {c['metric']}: {c['sentence']}")
+            print(f"  {s['title']}: {verdict_line(s, c)}")
     if failed:
         print(f"{len(failed)} cell(s) failed: {', '.join(failed)}; see their train.log/eval.log and re-run "
               "the same command to retry them", file=sys.stderr)
