@@ -167,3 +167,17 @@ def test_smallest_effect_defaults_overrides_and_relative_deltas(tmp_path: Path) 
     with pytest.raises(ConfigError, match="studies.mt.deltas.bleu"):
         _study(tmp_path, deltas={"bleu": "-3%"})
     assert _study(tmp_path, deltas={"bleu": 0.5, "chrf": "2%"}).studies["mt"].deltas["bleu"] == 0.5
+
+
+def test_a_verdict_is_learning_speed_only_when_the_trailing_arm_still_improves() -> None:
+    chk = budget.BudgetCheck("fid", "fid", budget.STILL_IMPROVING, 0.2,
+                             {"relu": 1.1, "leaky": -3.0}, {"relu": 2, "leaky": 2})
+    # relu leads and is still improving, leaky is behind and getting worse: more steps widen the gap
+    assert not budget.comparison_is_learning_speed(chk, "leaky", "relu", "worse")
+    # had leaky been called better, relu (now behind) was still improving: the verdict could flip
+    assert budget.comparison_is_learning_speed(chk, "leaky", "relu", "better")
+    assert budget.comparison_is_learning_speed(chk, "leaky", "relu", "inconclusive")
+    flat = budget.BudgetCheck("fid", "fid", budget.CONVERGED, 0.2, {"relu": 0.1, "leaky": 0.0}, {})
+    assert not budget.comparison_is_learning_speed(flat, "leaky", "relu", "equivalent")
+    assert budget.comparison_is_learning_speed(None, "leaky", "relu", "better")
+    assert budget.comparison_is_learning_speed(flat, "gelu", "relu", "better")  # no curve for that arm

@@ -112,9 +112,11 @@ def analyse_study(name: str, cfg: CompareConfig, cells: list[CellData]) -> dict[
             })
     warnings += failed_controls(comparisons)
     checks = budget_checks(app, study, tested, comparisons, cells)
-    learning_speed = any(c.learning_speed for c in checks)
     for c in comparisons:
-        c["learning_speed"] = learning_speed
+        c["learning_speed"] = budget.comparison_is_learning_speed(
+            next((k for k in checks if k.metric == c["metric"]), checks[0] if checks else None),
+            c["variant"], c["baseline"], c["verdict"])
+    learning_speed = any(c["learning_speed"] for c in comparisons) or any(k.learning_speed for k in checks)
 
     summary = {
         "name": name, "app": study.app, "title": study.title or name, "config": study.config,

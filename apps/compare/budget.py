@@ -10,6 +10,10 @@ FID, …) and states the rule:
     the study is **still improving** when some variant's mean gain exceeds the threshold,
     which is half the metric's smallest effect of interest δ.
 
+Each verdict is then read against it (:func:`comparison_is_learning_speed`): "better"/"worse"
+speaks of learning speed only when the arm that is behind was still improving — a leader that is
+still gaining only widens the gap — and any other verdict as soon as either arm was.
+
 Averaging over seeds keeps one noisy curve point from deciding, and tying the threshold to δ
 means "flattened" is judged on the same scale as "matters". A study whose cells logged no curve
 (or fewer than two points per cell) has **no curve**: its convergence is not shown, and its
@@ -90,6 +94,29 @@ def check_budget(
         return BudgetCheck(metric, curve_key, NO_CURVE, threshold, gains, seeds)
     status = STILL_IMPROVING if any(g > threshold for g in gains.values()) else CONVERGED
     return BudgetCheck(metric, curve_key, status, threshold, gains, seeds)
+
+
+def comparison_is_learning_speed(check: BudgetCheck | None, variant: str, baseline: str, verdict: str) -> bool:
+    """Whether one comparison's verdict speaks of learning speed rather than final quality.
+
+    A better/worse verdict could only flip if the arm that is *behind* were still improving: when
+    the leader alone is still gaining (or the trailing arm is getting worse), more training would
+    widen the gap, not close it. Any other verdict (equivalent, inconclusive) is about learning
+    speed as soon as either arm is still improving. ``check`` is the budget check of the metric's
+    own curve, or of the study's headline curve for metrics without one; no curve at all means
+    convergence is not shown (learning speed, conservatively).
+    """
+    if check is None or check.status == NO_CURVE or check.threshold is None:
+        return True
+    gains = {arm: check.gains.get(arm) for arm in (variant, baseline)}
+    if any(g is None for g in gains.values()):
+        return True
+    rising = {arm: g > check.threshold for arm, g in gains.items()}
+    if verdict == "better":
+        return rising[baseline]  # the variant leads
+    if verdict == "worse":
+        return rising[variant]  # the baseline leads
+    return any(rising.values())
 
 
 def rule_text(check: BudgetCheck, unit: str) -> str:
