@@ -57,7 +57,8 @@ class HostReads:
                 frame = sys._getframe(1)
                 path = Path(frame.f_code.co_filename).resolve()
                 if any(path.is_relative_to(p) for p in PROJECT):
-                    self.calls.setdefault(self.region, []).append(f"{name} at {path.relative_to(ROOT)}:{frame.f_lineno}")
+                    where = f"{path.relative_to(ROOT)}:{frame.f_lineno}"
+                    self.calls.setdefault(self.region, []).append(f"{name} at {where}")
             return original(t, *args, **kwargs)
         return spy
 
@@ -105,8 +106,12 @@ def test_gan_steps_read_nothing_on_the_host_and_draw_on_the_model_device(tmp_pat
         return to_device(t, device)
 
     original_call = step_mod.Stepper.__call__
-    monkeypatch.setattr(step_mod.Stepper, "__call__",
-                        lambda self, step, real: (devices.append(self.accelerator.device), original_call(self, step, real)))
+
+    def call(self, step, real):
+        devices.append(self.accelerator.device)
+        return original_call(self, step, real)
+
+    monkeypatch.setattr(step_mod.Stepper, "__call__", call)
     monkeypatch.setattr(step_mod, "torch_generator", spy_generator)
     monkeypatch.setattr(augment_mod, "torch_generator", spy_generator)
     monkeypatch.setattr(step_mod, "to_device", spy_copy)
