@@ -15,19 +15,48 @@ from common.errors import UserError
 def make_accelerator(mixed_precision: str = "no", cpu: bool | None = None) -> Any:
     """An ``accelerate.Accelerator`` for this process (DDP when launched with several).
 
-    ``cpu=None`` lets accelerate choose (GPU when present). fp16 needs a GPU; bf16 works on both.
+    ``cpu=None`` lets accelerate choose (GPU when present). fp16 needs a GPU; bf16 works on both
+    (CPU autocast, or a GPU with bfloat16 support). Mixed precision is autocast: the parameters,
+    optimizer states and checkpoints stay float32, so a bf16 run resumes from its own checkpoints
+    (and from a float32 run's) like any other.
     """
     from accelerate import Accelerator  # imported here: importing accelerate is slow
 
     if mixed_precision not in ("no", "fp16", "bf16"):
         raise UserError(f"mixed_precision must be one of no, fp16, bf16 (got {mixed_precision!r})")
-    if mixed_precision == "fp16" and (cpu or not torch.cuda.is_available()):
+    on_gpu = not cpu and torch.cuda.is_available()
+    if mixed_precision == "fp16" and not on_gpu:
         raise UserError("mixed_precision=fp16 needs a CUDA GPU; use bf16 or no on the CPU")
+    if mixed_precision == "bf16" and on_gpu and not torch.cuda.is_bf16_supported():
+        raise UserError("mixed_precision=bf16 needs a GPU with bfloat16 support; use fp16 or no on this GPU")
     kwargs: dict[str, Any] = {"mixed_precision": mixed_precision}
     if cpu is not None:
         kwargs["cpu"] = cpu
     _cache_lomo_check()
+    _forget_finished_state(mixed_precision, cpu)
     return Accelerator(**kwargs)
+
+
+def _forget_finished_state(mixed_precision: str, cpu: bool | None) -> None:
+    """Let a later run in the same process use another precision or device than an earlier one.
+
+    accelerate keeps one process-wide state, made by the first ``Accelerator``, and refuses
+    ("restart your runtime") a second one whose ``mixed_precision`` or ``cpu`` differs — so a bf16
+    run after a float32 run in one Python process (tests, a notebook) could not start. A
+    single-process state belongs to a run that is over once the next one starts, so it is dropped
+    then; a multi-process state (``accelerate launch``) is never touched: one launch, one setting.
+    """
+    from accelerate.state import AcceleratorState
+
+    # private, but accelerate has no public way to ask "is there a state?" that does not make one
+    if not AcceleratorState._shared_state:
+        return
+    state = AcceleratorState()
+    if state.num_processes > 1:
+        return
+    other_device = bool(cpu) and state.device.type != "cpu"
+    if other_device or state.mixed_precision != mixed_precision:
+        AcceleratorState._reset_state(reset_partial_state=other_device)  # the device lives in PartialState
 
 
 def _cache_lomo_check() -> None:

@@ -96,6 +96,8 @@ def test_two_process_cpu_run_writes_one_set_of_logs_and_resumes_on_one(tmp_path)
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("gan: sklearn digits") == 1 and "2 process(es)" in proc.stdout
+    # every gradient (D's last conv under the R1 penalty too) has its DDP bucket's layout
+    assert "Grad strides do not match bucket view strides" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
     assert [r["step"] for r in records(run)] == [2, 4]  # once, not once per process
     probes = records(run, "probes.jsonl")
     assert len(probes) == len({(p["step"], p["model"], p["layer"]) for p in probes})

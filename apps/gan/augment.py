@@ -7,7 +7,9 @@ few pixels takes the memorisation away without teaching G to translate its sampl
 operation is differentiable and applied to both sides alike. Off by default (pytorch/examples has
 no augmentation); the digits config turns it on.
 
-The shifts are a pure function of (seed, step) so a resumed run draws the same ones.
+The shifts are a pure function of (seed, step) so a resumed run draws the same ones. They are
+drawn on the device of the images they move (no host→device copy in the step): on the CPU the
+stream's numbers as always, on a GPU those of CUDA's generator for the same stream.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import torch
 from common.rng import torch_generator
 
 
-def shift_generator(seed: int, step: int) -> torch.Generator:
-    return torch_generator(seed, "gan.augment", step)
+def shift_generator(seed: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator of step ``step``'s shifts, on ``device``."""
+    return torch_generator(seed, "gan.augment", step, device=device)
 
 
 def random_offsets(n: int, max_shift: int, gen: torch.Generator) -> torch.Tensor:
-    """[n, 2] integer (row, column) shifts in [-max_shift, max_shift]."""
-    return torch.randint(-max_shift, max_shift + 1, (n, 2), generator=gen)
+    """[n, 2] integer (row, column) shifts in [-max_shift, max_shift], on ``gen``'s device."""
+    return torch.randint(-max_shift, max_shift + 1, (n, 2), generator=gen, device=gen.device)
 
 
 def translate(x: torch.Tensor, offsets: torch.Tensor, max_shift: int, fill: float = -1.0) -> torch.Tensor:

@@ -16,11 +16,15 @@ built with ``bias=False`` and the fused module holds the bias) — pytorch/examp
 biases at all; the difference is D's first conv and the BN-free variants, where the remedies
 need a bias to act on. Layers are named ``conv1, bn1, act1, conv2, ...`` so probe records read
 ``G act2`` rather than ``main.5``.
+
+Both networks keep their parameters' gradients in the parameters' own memory layout
+(:func:`keep_grad_layout`), which DDP needs to all-reduce them in place.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from collections import OrderedDict
 from typing import Any, Literal
 
@@ -41,6 +45,36 @@ def num_stages(image_size: int) -> int:
 
 def _act(name: str, params: dict[str, Any], channels: int) -> nn.Module:
     return make_activation(name, channels=channels, **params)
+
+
+def keep_grad_layout(module: nn.Module) -> None:
+    """Make every gradient of ``module``'s parameters arrive with the parameter's own strides.
+
+    D's last conv has one output channel: its weight is [1, C, 4, 4]. The R1 penalty's double
+    backward computes that weight's gradient as the transpose of a [C, 1, 4, 4] tensor — the same
+    shape and values, but the size-1 dimension's stride is 16 where the weight's is C·16. Autograd
+    accepts that (a size-1 dimension's stride means nothing), DDP does not: it compares strides
+    exactly with its bucket views, warns "Grad strides do not match bucket view strides … may
+    impair performance" and copies that gradient on every such step. A hook on each parameter
+    with a size-1 dimension (the only ones autograd may hand such a layout) gives the gradient the
+    parameter's strides before it is accumulated, so every gradient matches its bucket; the copy
+    is made only when the strides differ.
+    """
+    for p in module.parameters():
+        if p.dim() > 1 and 1 in p.shape:
+            p.register_hook(_layout_hook(p))
+
+
+def _layout_hook(param: nn.Parameter):
+    ref = weakref.ref(param)  # the hook lives on the parameter: no reference cycle
+
+    def restore(grad: torch.Tensor) -> torch.Tensor:
+        p = ref()
+        if p is None or grad.stride() == p.stride():
+            return grad
+        return torch.empty_strided(p.shape, p.stride(), dtype=grad.dtype, device=grad.device).copy_(grad)
+
+    return restore
 
 
 class Generator(nn.Module):
@@ -69,6 +103,7 @@ class Generator(nn.Module):
         layers["conv_out"] = nn.ConvTranspose2d(c_in, channels, 4, 2, 1, bias=False)
         layers["tanh"] = nn.Tanh()
         self.main = nn.Sequential(layers)
+        keep_grad_layout(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() == 4:
@@ -112,6 +147,7 @@ class Discriminator(nn.Module):
             c_in, width = width, width * 2
         layers["conv_out"] = nn.Conv2d(c_in, 1, 4, 1, 0, bias=False)
         self.main = nn.Sequential(layers)
+        keep_grad_layout(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.main(x).view(-1)

@@ -3,7 +3,11 @@
 **Noise.** Sample ``i`` of a request with seed ``s`` always gets the same z (drawn on the CPU from
 a generator seeded with ``s``, then moved), whatever the batch size or device, and without
 touching the global RNG — so grids during training never change the training run, and the
-evaluation of a model is a pure function of its weights and ``eval.seed``.
+evaluation of a model is a pure function of its weights and ``eval.seed``. Unlike the training
+step's noise (apps.gan.step), this one stays a CPU draw on purpose: a model scored on a GPU must
+see the same latent vectors as on a CPU, or the FIDs of runs evaluated on different machines would
+not be comparable. It is drawn at sampling/evaluation time only, never inside a training step, and
+reaches a GPU through pinned memory without a host sync (common.hostcopy).
 
 **BatchNorm.** DCGAN's generator normalises with batch statistics while training. For sampling
 we put it in eval mode with *standing statistics*: the running means/variances are re-estimated
@@ -21,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from common.hostcopy import to_device
 from common.rng import torch_generator
 
 STAT_BATCHES = 16
@@ -43,7 +48,7 @@ def noise(n: int, nz: int, seed: int, device: torch.device | str = "cpu", offset
     blocks = [torch.randn(NOISE_BLOCK, nz, generator=torch_generator(seed, "gan.sample", b))
               for b in range(first, last + 1)]
     start = offset - first * NOISE_BLOCK
-    return torch.cat(blocks)[start:start + n].to(device)
+    return to_device(torch.cat(blocks)[start:start + n], device)
 
 
 def has_batch_norm(model: nn.Module) -> bool:
@@ -66,7 +71,7 @@ def sampling_copy(generator: nn.Module, device: torch.device | str | None = None
         g.train()
         gen = torch.Generator().manual_seed(STAT_SEED)
         for _ in range(STAT_BATCHES):
-            g(torch.randn(STAT_BATCH_SIZE, g.nz, generator=gen).to(dev))
+            g(to_device(torch.randn(STAT_BATCH_SIZE, g.nz, generator=gen), dev))
         for bn in bns:
             bn.momentum = 0.1
     g.eval()

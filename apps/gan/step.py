@@ -2,8 +2,14 @@
 
 The step is pytorch/examples' DCGAN step — D on a real batch and on G(z) (detached), one D
 update; then G through D, one G update — plus what leakylab adds around it: the probes' window,
-the remedies, the EMA of G, device-side loss sums for logging and the divergence flag. Nothing
-here syncs with the host.
+the remedies, the EMA of G, device-side loss sums for logging and the divergence flag.
+
+Nothing here syncs with the host or waits on a host→device copy: the latent noise and the
+DiffAugment shifts are drawn on the model's device by generators there, the real batch is copied
+through pinned memory (common.hostcopy), and the losses stay on the device until the log step.
+On the CPU the draws are the numbers the named streams have always given; on a GPU they come
+from CUDA's generator instead — other numbers for the same (seed, step), equally reproducible on
+the same GPU model and PyTorch version, but not equal to a CPU run's (nor is its arithmetic).
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ import torch.nn.functional as F
 from apps.gan.augment import random_offsets, shift_generator, translate
 from apps.gan.data import to_model_range
 from apps.gan.ema import EMA
+from common.hostcopy import to_device
 from common.rng import torch_generator
 
 
 def step_noise(seed: int, step: int, n: int, nz: int, device: Any) -> torch.Tensor:
-    """The global batch's latent vectors at ``step``: a pure function of (seed, step)."""
-    return torch.randn(n, nz, generator=torch_generator(seed, "gan.noise", step)).to(device)
+    """The global batch's latent vectors at ``step``: a pure function of (seed, step) and the
+    kind of device they are drawn on (module docstring), drawn there: no host→device copy."""
+    device = torch.device(device)
+    return torch.randn(n, nz, generator=torch_generator(seed, "gan.noise", step, device=device), device=device)
 
 
 def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
@@ -77,7 +86,7 @@ class Stepper:
         acc = self.accelerator
         rank, world, dev = acc.process_index, acc.num_processes, acc.device
         per = self.batch_size // world
-        real = to_model_range(real_u8, dev)
+        real = to_model_range(to_device(real_u8, dev))
         z = step_noise(self.seed, step, self.batch_size, self.g_raw.nz, dev)[rank * per:(rank + 1) * per]
         if self.probes is not None:
             self.probes.begin_step(step)
@@ -87,7 +96,7 @@ class Stepper:
         aug = lambda x, k: x  # noqa: E731 - identity unless augmenting
         if self.augment_shift > 0:
             # three draws for the global batch (D real, D fake, G), this process's slice of each
-            offs = random_offsets(3 * self.batch_size, self.augment_shift, shift_generator(self.seed, step))
+            offs = random_offsets(3 * self.batch_size, self.augment_shift, shift_generator(self.seed, step, dev))
             offs = offs.view(3, self.batch_size, 2)[:, rank * per:(rank + 1) * per]
             aug = lambda x, k: translate(x, offs[k], self.augment_shift)  # noqa: E731
 

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from apps.translation.config import DecodeConfig
+from common.hostcopy import pins_for, to_device
 
 NEG_INF = float("-inf")
 
@@ -120,12 +121,13 @@ def beam_search(model: nn.Module, src: Tensor, *, beam: int, bos: int, eos: int,
 
 
 def pad_batch(seqs: Sequence[Sequence[int]], pad: int, device: torch.device | str = "cpu") -> Tensor:
-    """Right-padded (B, max_len) LongTensor."""
+    """Right-padded (B, max_len) LongTensor on ``device``. Bound for a GPU, it is built in pinned
+    memory and copied asynchronously, so the training step never waits for the copy."""
     width = max(1, max(len(s) for s in seqs))
-    out = torch.full((len(seqs), width), pad, dtype=torch.long)
+    out = torch.full((len(seqs), width), pad, dtype=torch.long, pin_memory=pins_for(device))
     for i, s in enumerate(seqs):
         out[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
-    return out.to(device)
+    return to_device(out, device)
 
 
 @torch.no_grad()

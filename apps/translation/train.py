@@ -49,7 +49,8 @@ def encode_pairs(tokenizer: BPETokenizer, pairs, max_len: int) -> tuple[list, li
 
 
 def make_batch(src_ids, tgt_ids, idx, tokenizer: BPETokenizer, device):
-    """(src, decoder input = BOS + target, decoder output = target + EOS) padded tensors."""
+    """(src, decoder input = BOS + target, decoder output = target + EOS) padded tensors on
+    ``device``, copied there without a host sync (:func:`pad_batch`)."""
     src = pad_batch([src_ids[i] for i in idx], tokenizer.pad_id, device)
     tgt_in = pad_batch([[tokenizer.bos_id] + tgt_ids[i] for i in idx], tokenizer.pad_id, device)
     tgt_out = pad_batch([tgt_ids[i] + [tokenizer.eos_id] for i in idx], tokenizer.pad_id, device)
@@ -107,8 +108,9 @@ def validate(model, cfg: TranslationConfig, tokenizer: BPETokenizer, valid, acce
 
 def local_batch(global_idx: list[int], src_ids, tgt_ids, tokenizer: BPETokenizer, accelerator) -> tuple:
     """This process's share of a global batch as padded tensors (src, decoder input, decoder
-    output) and the loss scale that makes the DDP-averaged update equal one process's update of
-    the whole batch."""
+    output) on the device and the loss scale that makes the DDP-averaged update equal one
+    process's update of the whole batch (a Python float, computed from the host's own lengths:
+    no device value is read)."""
     world = accelerator.num_processes
     mine = shard(global_idx, accelerator.process_index, world)
     weight = 1.0
@@ -125,7 +127,8 @@ def train_step(step: int, batch: tuple, model, optimizer, accelerator, cfg: Opti
                loop: TrainLoop) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on ``batch`` (from :func:`local_batch`): teacher-forced label-smoothed
     cross-entropy, gradient clipping, the update; the loss and gradient norm also go into the
-    divergence flag, without a host sync. Returns both (the loss scaled as it was optimised)."""
+    divergence flag, without a host sync. Returns both (the loss scaled as it was optimised),
+    still on the device: the caller reads them at its log cadence."""
     src, tgt_in, tgt_out, scale = batch
     loop.probes.begin_step(step)
     loop.remedies.before_step(step)
@@ -198,6 +201,7 @@ def train(cfg: TranslationConfig, allow_config_change: bool = False) -> RunDir:
 
         if loop.log_due(done):
             mean = loop.window.read()["loss"]
+            # the log step: reading the last gradient norm is one of its host syncs
             loop.log({"step": done, "epoch": epoch, "loss": mean, "lr": lr, "grad_norm": float(grad_norm),
                       "tokens_per_s": loop.window.per_second()}, loss=f"{mean:.3f}", lr=f"{lr:.2e}")
         if done % cfg.train.eval_every == 0 or done == cfg.steps:

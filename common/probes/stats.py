@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from common.activations.registry import activation_spec, own_bias
+from common.hostcopy import to_device
 from common.probes.topology import default_unit_dim
 
 
@@ -87,8 +88,8 @@ class LayerStats:
             self.pos, self.abs_sum = torch.zeros(units, **z), torch.zeros(units, **z)
             self.zero, self.sq_out, self.sq_grad = torch.zeros((), **z), torch.zeros((), **z), torch.zeros((), **z)
         elif self.pos.device != t.device:  # sums loaded from a checkpoint live on the CPU
-            for name in ("pos", "abs_sum", "zero", "sq_out", "sq_grad"):
-                setattr(self, name, getattr(self, name).to(t.device))
+            for name in ("pos", "abs_sum", "zero", "sq_out", "sq_grad"):  # inside a step: no blocking copy
+                setattr(self, name, to_device(getattr(self, name), t.device))
         return True
 
     # -- observations (called from hooks) ------------------------------------------------------
