@@ -28,8 +28,9 @@ When the holder is gone:
   refreshed for ``$LEAKYLAB_LOCK_STALE_S`` seconds (default 600) is taken over.
 
 A lock is let go when its holder releases it (``release``, a ``with`` block, the end of a
-:func:`released_on_exit` block) and at interpreter exit; a SIGKILLed holder leaves it behind for
-the rules above. Within one process a run directory may be locked more than once (a test, a
+:func:`released_on_exit` block) and at interpreter exit. A holder killed by a signal leaves it
+behind for the rules above: no SIGTERM handler is installed, because a process stuck in a
+collective (DDP) must stay killable, and a Python handler would only run once the call returned. Within one process a run directory may be locked more than once (a test, a
 notebook): the locks are counted and the file goes with the last release.
 """
 
@@ -94,7 +95,7 @@ def _proc_stat(pid: int) -> tuple[str, str] | None:
     return (fields[0], fields[19]) if len(fields) > 19 else None
 
 
-def _machine_scope() -> str:
+def machine_scope() -> str:
     """What must match besides the host name for a pid to mean the same process: the boot and the
     pid namespace (containers on one host may share its name). Empty where /proc has neither."""
     try:
@@ -107,7 +108,7 @@ def _machine_scope() -> str:
 def _me(what: str) -> dict:
     stat = _proc_stat(os.getpid())
     return {"host": socket.gethostname(), "pid": os.getpid(), "start": stat[1] if stat else None,
-            "scope": _machine_scope(), "what": what, "since": time.time(), "token": secrets.token_hex(8)}
+            "scope": machine_scope(), "what": what, "since": time.time(), "token": secrets.token_hex(8)}
 
 
 @dataclass
@@ -173,7 +174,7 @@ def describe(info: dict) -> str:
 
 
 def _same_machine(info: dict) -> bool:
-    return info["host"] == socket.gethostname() and info.get("scope") == _machine_scope()
+    return info["host"] == socket.gethostname() and info.get("scope") == machine_scope()
 
 
 def _gone_here(info: dict) -> str | None:

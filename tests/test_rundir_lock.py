@@ -57,7 +57,7 @@ def plant(run: Path, age_s: float = 0.0, **fields) -> Path:
 
 def here(pid: int, start: str | None) -> dict:
     """Lock fields of process ``pid`` on this machine."""
-    return {"host": socket.gethostname(), "pid": pid, "start": start, "scope": runlock._machine_scope()}
+    return {"host": socket.gethostname(), "pid": pid, "start": start, "scope": runlock.machine_scope()}
 
 
 def holder(run: Path) -> dict:
@@ -147,12 +147,13 @@ def test_concurrent_takeovers_of_one_stale_lock_have_one_winner(tmp_path):
     plant(run, age_s=3600)
     go = tmp_path / "go"
     script = (f"import os, sys, time\nfrom common import runlock\nfrom common.errors import UserError\n"
+              f"open(os.path.join({str(tmp_path)!r}, 'ready-%d' % os.getpid()), 'w').close()\n"
               f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
               f"try:\n    lock = runlock.acquire({str(run)!r}, 'racer')\nexcept UserError:\n    print('refused')\n"
               f"else:\n    print('got'); sys.stdout.flush(); time.sleep(3); lock.release()\n")
     racers = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env={**ENV, "PYTHONPATH": str(ROOT)},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    time.sleep(1.0)  # let them all start and wait at the line
+    wait_for(lambda: len(list(tmp_path.glob("ready-*"))) == 4, 60, "the racers to start")
     go.write_text("")
     outcomes = [r.communicate(timeout=60)[0].strip() for r in racers]
     assert sorted(outcomes) == ["got", "refused", "refused", "refused"], outcomes
