@@ -38,6 +38,7 @@ from common.config import parse_cli, require
 from common.faults import fault_point
 from common.progress import progress
 from common.rundir import RunDir
+from common.runlock import released_on_exit
 from common.tracking import Tracker
 from common.training import DivergenceGuard, make_accelerator, seed_everything
 
@@ -271,5 +272,6 @@ def train_main(schema: type, train: Callable[..., Any], argv: Sequence[str], *, 
         extra_args=lambda p: p.add_argument("--allow-config-change", action="store_true",
                                             help="resume an existing run directory even though its config differs"),
     )
-    train(cfg, allow_config_change=args.allow_config_change)
+    with released_on_exit():  # the run's lock goes with the command, however it ends
+        train(cfg, allow_config_change=args.allow_config_change)
     return 0

@@ -16,6 +16,11 @@ A checkpoint is assembled under ``checkpoints/.tmp-step_N`` and renamed into pla
 disk is either whole or absent; "latest" is the highest complete ``step_N``. We use accelerate
 for launching, DDP and mixed precision but not for ``save_state``: its loader unpickles RNG and
 custom state, which would let a shared checkpoint run code.
+
+One writer per run directory: a training, or an evaluation opened with ``write=True``, holds
+``RUN/writer.lock`` (common.runlock) while it runs. Under ``accelerate launch`` only the main
+process takes it; the others write only between barriers after the main process has it, so one
+launch is one holder.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import os
 import pickle
 import shutil
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Iterable, TypeVar
 
@@ -37,6 +43,7 @@ import yaml
 from common.config import config_from_dict, dump_yaml, yaml_load
 from common.errors import UserError
 from common.faults import fault_point
+from common.runlock import LOCK_NAME, acquire, is_lock_file
 from common.rng_state import capture_rng_state, restore_rng_state
 
 T = TypeVar("T")
@@ -110,6 +117,22 @@ def _check_marker(path: Path, app: str) -> None:
         )
 
 
+def _foreign(path: Path) -> bool:
+    """``path`` holds files other than the lock's and a write test's."""
+    return any(not is_lock_file(f.name) and not f.name.startswith(".write-test") for f in path.iterdir())
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Refuse a folder that has files in it but no marker."""
+    if _foreign(path):
+        raise UserError(f"out='{path}' exists and is not a leakylab run directory; choose an empty or new out=")
+
+
+def _launched_main() -> bool:
+    """False only in a non-main process of ``accelerate launch`` / torchrun (they set RANK)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) <= 1 or os.environ.get("RANK", "0") == "0"
+
+
 class RunDir:
     """A run directory opened by one process of a (possibly multi-process) run."""
 
@@ -118,6 +141,25 @@ class RunDir:
         self.app = app
         self.config = config
         self.accelerator = accelerator
+        self._release = None  # set while this object holds the run's lock
+
+    # -- the writer lock -----------------------------------------------------------------------
+
+    def _hold(self, what: str) -> None:
+        lock = acquire(self.path, what)
+        # dropped with this object too, so a caller that forgets close() does not pin the run
+        self._release = weakref.finalize(self, lock.release)
+
+    def close(self) -> None:
+        """Release the run's lock if this object holds it (again: nothing)."""
+        if self._release is not None:
+            self._release()
+
+    def __enter__(self) -> "RunDir":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -145,7 +187,9 @@ class RunDir:
         """Create ``path`` as a run of ``app``, or re-open it to resume; see module docs.
 
         An existing run of the same app resumes only with the same config (``steps`` may
-        change); a different config is refused unless ``allow_config_change``.
+        change); a different config is refused unless ``allow_config_change``. The main process
+        takes the run's lock (refused if another process holds it) and keeps it until
+        :meth:`close`, the end of a ``common.runlock.released_on_exit`` block, or exit.
         """
         run = cls(Path(path), app, config, accelerator)
         p = run.path
@@ -154,11 +198,11 @@ class RunDir:
         if run.is_main:
             if p.exists() and not p.is_dir():
                 raise UserError(f"out='{p}' is a file, not a directory; choose another out=")
+            # checks that read only come first: a refused directory gets not even a lock file
             if (p / MARKER).exists():
                 _check_marker(p, app)
-                run._check_config(allow_config_change)
-            elif p.is_dir() and any(p.iterdir()):
-                raise UserError(f"out='{p}' exists and is not a leakylab run directory; choose an empty or new out=")
+            elif p.is_dir() and _foreign(p) and not (p / LOCK_NAME).exists():
+                _refuse_foreign(p)  # (a lock file: another process may be creating the run; judged below)
             try:
                 p.mkdir(parents=True, exist_ok=True)
                 probe = p / f".write-test{os.getpid()}"
@@ -166,24 +210,38 @@ class RunDir:
                 probe.unlink()
             except OSError as exc:
                 raise UserError(f"cannot write the run directory '{p}' ({exc.strerror}); choose another out=") from None
-            if not (p / MARKER).exists():
-                atomic_write_text(p / "config.yaml", dump_yaml(config))
-                atomic_write_text(p / MARKER, json.dumps({"app": app, "format": FORMAT}) + "\n")
-            elif allow_config_change or run._stored_config() != config:
-                atomic_write_text(p / "config.yaml", dump_yaml(config))
+            run._hold(f"{app} training")
+            try:  # with the lock held: another process cannot be writing the marker or config now
+                if (p / MARKER).exists():
+                    _check_marker(p, app)
+                    run._check_config(allow_config_change)
+                    if allow_config_change or run._stored_config() != config:
+                        atomic_write_text(p / "config.yaml", dump_yaml(config))
+                else:
+                    _refuse_foreign(p)
+                    atomic_write_text(p / "config.yaml", dump_yaml(config))
+                    atomic_write_text(p / MARKER, json.dumps({"app": app, "format": FORMAT}) + "\n")
+            except BaseException:
+                run.close()
+                raise
         run._barrier()
         if not run.is_main:
             _check_marker(p, app)
         return run
 
     @classmethod
-    def open(cls, path: str | Path, app: str) -> "RunDir":
-        """Open an existing run of ``app`` for reading (sample, evaluate, translate)."""
+    def open(cls, path: str | Path, app: str, write: bool = False) -> "RunDir":
+        """Open an existing run of ``app`` for reading (sample, translate) or, with ``write``, for an
+        evaluation that writes into it: then the run's lock is held (by the main process of an
+        ``accelerate launch``) until :meth:`close` or the end of a ``with`` block."""
         p = Path(path)
         if not p.is_dir():
             raise UserError(f"run directory '{p}' does not exist; pass the out= of a training run")
         _check_marker(p, app)
-        return cls(p, app, cls._read_config(p))
+        run = cls(p, app, cls._read_config(p))
+        if write and _launched_main():
+            run._hold(f"{app} evaluation")
+        return run
 
     def typed_config(self, schema: type[T]) -> T:
         """The resolved config stored here as the app's ``schema``, validated against today's

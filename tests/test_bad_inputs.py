@@ -11,9 +11,12 @@ the whole message, so a changed wording is a deliberate change of this table.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
+import socket
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ from apps.translation import evaluate as tr_evaluate
 from apps.translation import train as tr_train
 from apps.translation import translate as tr_translate
 from common.errors import cli
+from common.runlock import machine_scope
 from test_gan_data import write_folder
 from test_gan_kmnist import write_kmnist
 from test_gan_train import tiny_args as gan_args
@@ -434,6 +438,25 @@ def test_unknown_or_corrupt_run_markers(gan_run, tmp_path, capsys):
     assert fails(gan_train.main, gan_args(run, 3), capsys) == (
         f"error: '{run / 'leakylab.json'}' is corrupt; this run directory cannot be used\n")
     assert snapshot(run) == before
+
+
+def test_run_directory_in_use_by_another_process(gan_run, tr_run, tr_data, tmp_path, capsys):
+    """RUN/writer.lock names a live process on this machine (our parent): training and evaluating are
+    refused; the holder keeps its lock."""
+    since = time.mktime((2030, 1, 2, 3, 4, 5, 0, 0, -1))
+    host, pid = socket.gethostname(), os.getppid()
+    for src, app, train, evaluate, argv in ((gan_run, "gan", gan_train, gan_evaluate, gan_args),
+                                            (tr_run, "translation", tr_train, tr_evaluate,
+                                             lambda out, steps: tr_run_args(tr_data, out, steps))):
+        run = copy_run(src, tmp_path / app)
+        (run / "writer.lock").write_text(json.dumps({"host": host, "pid": pid, "start": None, "scope": machine_scope(),
+                                                     "what": f"{app} training", "since": since}) + "\n")
+        before = snapshot(run)
+        expect = (f"error: '{run}' is in use by {app} training (host {host}, pid {pid}, since 2030-01-02 03:04:05); "
+                  "wait for it to finish or stop it (one writer per run directory)\n")
+        assert fails(train.main, argv(run, 4), capsys) == expect
+        assert fails(evaluate.main, ["--run", str(run)], capsys) == expect
+        assert snapshot(run) == before
 
 
 def test_truncated_weights(gan_run, tr_run, tmp_path, capsys):

@@ -27,7 +27,7 @@ from apps.gan.sampling import sampling_copy
 from apps.gan.scoring import Scorer, Shards
 from common.config import config_from_dict, config_to_dict, parse_override
 from common.errors import UserError, cli
-from common.rundir import atomic_write_text
+from common.rundir import RunDir, atomic_write_text
 
 
 def _set(d: dict, dotted: str, value: object) -> None:
@@ -56,7 +56,14 @@ def eval_settings(run_eval: dict, overrides: Sequence[str]) -> EvalConfig:
 
 def evaluate(run_path: str, overrides: Sequence[str] = (), step: int | None = None, use_ema: bool | None = None,
              cpu: bool = False, write: bool = True) -> dict:
-    """Evaluate run ``run_path``; returns the eval.json record (and writes it unless ``write=False``)."""
+    """Evaluate run ``run_path``; returns the eval.json record (and writes it unless ``write=False``).
+    One that writes holds the run's lock: it is refused while a training or evaluation has it."""
+    with RunDir.open(run_path, APP, write=write):
+        return _evaluate(run_path, overrides, step, use_ema, cpu, write)
+
+
+def _evaluate(run_path: str, overrides: Sequence[str], step: int | None, use_ema: bool | None, cpu: bool,
+              write: bool) -> dict:
     t0 = time.time()
     loaded = load_generator(run_path, use_ema=True, step=step)  # validates the run first
     ev = eval_settings(config_to_dict(loaded.cfg)["eval"], overrides)

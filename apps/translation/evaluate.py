@@ -30,7 +30,7 @@ from apps.translation.data import load_split
 from apps.translation.decode import translate_texts
 from apps.translation.runtime import APP, load_trained
 from common.errors import UserError, cli
-from common.rundir import atomic_write_text
+from common.rundir import RunDir, atomic_write_text
 
 
 def score(hyps: Sequence[str], refs: Sequence[str]) -> dict:
@@ -46,7 +46,14 @@ def score(hyps: Sequence[str], refs: Sequence[str]) -> dict:
 
 def evaluate(run_path: str, split: str = "test", beam: int | None = None, length_penalty: float | None = None,
              batch_size: int | None = None, step: int | None = None, num: int = 0) -> dict:
-    """Decode ``split`` with the run's latest weights, score it, write eval.json + hypotheses."""
+    """Decode ``split`` with the run's latest weights, score it, write eval.json + hypotheses —
+    holding the run's lock: refused while a training or another evaluation has it."""
+    with RunDir.open(run_path, APP, write=True):
+        return _evaluate(run_path, split, beam, length_penalty, batch_size, step, num)
+
+
+def _evaluate(run_path: str, split: str, beam: int | None, length_penalty: float | None, batch_size: int | None,
+              step: int | None, num: int) -> dict:
     accelerator = None
     if _launched():
         from common.training import make_accelerator
