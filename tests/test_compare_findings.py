@@ -244,6 +244,18 @@ def test_cells_record_their_commit_and_export_as_they_land(tmp_path: Path, monke
     book = json.loads((tmp_path / "runs/compare/p/g/relu/seed0/cell.json").read_text())
     assert book["commit"] == head and book["train_commit"] == head and "train_dirty" in book
 
+    # a later sitting on a fresh clone (no run directories): the recorded cells are not run again
+    shutil.rmtree(tmp_path / "runs")
+    landed.clear()
+    capsys.readouterr()
+    assert main(["--config", str(preset), "--export"]) == 0
+    out = capsys.readouterr().out
+    assert landed == [] and "4 cell(s) complete in their records" in out and "4/4 cells complete" in out
+    assert not (tmp_path / "runs/compare/p/g/relu/seed0").exists()
+    shutil.rmtree(tmp_path / "findings/p/cells/g/leaky/seed1")  # a deleted record is run again
+    assert main(["--config", str(preset), "--export"]) == 0
+    assert landed == ["g/leaky/seed1"] and "3 cell(s) complete in their records" in capsys.readouterr().out
+
 
 # ---------------------------------------------------------------- the README's "What we found"
 

@@ -70,7 +70,14 @@ def main(argv: Sequence[str]) -> int:
         guesses = {name: s.seconds_per_cell for name, s in cfg.studies.items()}
         python = os.environ.get("LEAKYLAB_COMPARE_PYTHON") or sys.executable
         on_done = (lambda cell: _export([cell], records, quiet=True)) if args.export else None
-        outcomes = run_matrix(cells, Path(cfg.out), guesses, jobs, cfg.threads, python=python,
+        to_run = list(cells)
+        if args.export:  # a preset completed over several sittings: committed cells are not run again
+            recorded = [c for c in cells if not c.is_complete() and record_of(c, records).is_complete()]
+            if recorded:
+                print(f"{len(recorded)} cell(s) complete in their records under {records} (an earlier sitting) "
+                      "are not run again; delete a cell's record folder to re-run it")
+                to_run = [c for c in cells if c not in recorded]
+        outcomes = run_matrix(to_run, Path(cfg.out), guesses, jobs, cfg.threads, python=python,
                               reevaluate=args.reevaluate, on_done=on_done)
         failed = [o.cell.key for o in outcomes if not o.ok]
     dest, read_from = cfg.report, None
