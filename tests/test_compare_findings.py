@@ -295,6 +295,18 @@ def test_findings_block_renders_the_fixture(tmp_path: Path, capsys: pytest.Captu
     assert ("- leaky_0.2_G vs relu on KID: equivalent within ±0.00480 KID — learning speed at this budget, "
             "not final quality.") in findings.render_block(fx / "findings", fx).splitlines()
 
+    # the leader still gaining, the arm behind flat: a gap more training would not close, not "flattened"
+    for c in summary["studies"][0]["comparisons"]:
+        c["learning_speed"] = False
+    for k in summary["studies"][0]["budget"]["checks"]:
+        k["status"] = "still improving"
+    path.write_text(json.dumps(summary))
+    lines = findings.render_block(fx / "findings", fx).splitlines()
+    assert ("- leaky_0.2_G vs relu on FID: better: -9.95 FID (95% CI -10.6 to -9.31), beyond δ ±2.40 FID — "
+            "a gap more training would not close at this recipe (the arm behind had stopped improving; the "
+            "leader was still gaining).") in lines
+    assert not any("flattened" in line for line in lines if " on FID: " in line)
+
     # the command rewrites the block between the markers, and --check catches a hand edit
     readme = fx / "README.md"
     readme.write_text(f"# x\n\nintro\n\n## What we found\n\n{findings.START}\nold\n{findings.END}\n\n## next\n")

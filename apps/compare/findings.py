@@ -95,8 +95,13 @@ def interpretation(study: dict, c: dict) -> str:
         core = f"inconclusive (difference {_units(c['diff'], unit)}{mde} with {c['n']} seeds)"
     else:
         core = f"untestable with {c.get('n', 0)} paired seed(s): run more seeds"
+    checks = (study.get("budget") or {}).get("checks", [])
+    check = next((k for k in checks if k.get("metric") == c["metric"]), checks[0] if checks else None)
     if c.get("learning_speed"):
         tail = " — learning speed at this budget, not final quality"
+    elif check is not None and check.get("status") != "converged" and verdict in ("better", "worse"):
+        tail = (" — a gap more training would not close at this recipe (the arm behind had stopped "
+                "improving; the leader was still gaining)")
     else:
         tail = " — final quality at this recipe (the curves had flattened)"
     if c.get("control") and verdict in ("better", "worse"):
