@@ -11,11 +11,14 @@
     python bench/translation_throughput.py --run runs/translation/m30k-leaky --decode-only  # a trained model
 
 Prints a table; asserts nothing (tests assert behaviour, benchmarks report figures).
+``bench/gpu_check.py`` reuses :func:`variants`, :func:`synthetic_batch` and :func:`train_speed`
+(there on the GPU, in float32 and under bf16 autocast).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -44,16 +47,38 @@ def synthetic_batch(n: int, vocab: int, lo: int, hi: int, seed: int) -> tuple[to
     return (pad_batch(src, PAD), pad_batch([[BOS] + t for t in tgt], PAD), pad_batch([t + [EOS] for t in tgt], PAD))
 
 
-def train_speed(models: dict, batch, rounds: int, steps: int) -> dict[str, float]:
-    """Median tokens/s of each model, timing ``steps`` optimizer steps per round, interleaved."""
-    src, tgt_in, tgt_out = batch
+def variants(d_model: int, heads: int, layers: int, d_ff: int) -> dict[str, ModelConfig]:
+    """The models compared: ``torch.nn.Transformer`` (the baseline) and ours with each FFN activation."""
+    base = dict(d_model=d_model, heads=heads, enc_layers=layers, dec_layers=layers, d_ff=d_ff, dropout=0.1)
+    return {
+        "torch.nn.Transformer (relu)": ModelConfig(impl="torch", **base),
+        "ours relu": ModelConfig(activation="relu", **base),
+        "ours leaky_relu 0.2": ModelConfig(activation="leaky_relu", act_params={"alpha": 0.2}, **base),
+        "ours fused_leaky_relu 0.2": ModelConfig(activation="fused_leaky_relu", act_params={"alpha": 0.2}, **base),
+    }
+
+
+def train_speed(models: dict, batch, rounds: int, steps: int, device: torch.device | str = "cpu",
+                bf16: bool = False) -> dict[str, float]:
+    """Median tokens/s of each model, timing ``steps`` optimizer steps per round, interleaved.
+
+    Models and batch are moved to ``device``; ``bf16`` runs the forward passes under bf16 autocast
+    (the loss in float32). On a GPU each round ends with a synchronize, so a round's time is the
+    device's, not the launch queue's."""
+    device = torch.device(device)
+    src, tgt_in, tgt_out = (t.to(device) for t in batch)
     tokens = int((src != PAD).sum() + (tgt_out != PAD).sum())
+    for m in models.values():
+        m.to(device)
     opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
     times: dict[str, list[float]] = {k: [] for k in models}
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def step(name: str) -> None:
-        logits = models[name](src, tgt_in)
-        loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD, label_smoothing=0.1)
+        with torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            logits = models[name](src, tgt_in)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), tgt_out.flatten(), ignore_index=PAD,
+                               label_smoothing=0.1)
         opts[name].zero_grad(set_to_none=True)
         loss.backward()
         opts[name].step()
@@ -61,12 +86,14 @@ def train_speed(models: dict, batch, rounds: int, steps: int) -> dict[str, float
     for name in models:  # warm-up: allocator, one-time kernel selection
         models[name].train()
         step(name)
+    sync()
     for r in range(rounds):
         order = list(models) if r % 2 == 0 else list(reversed(models))
         for name in order:
             t = time.perf_counter()
             for _ in range(steps):
                 step(name)
+            sync()
             times[name].append(steps * tokens / (time.perf_counter() - t))
     return {k: statistics.median(v) for k, v in times.items()}
 
@@ -105,15 +132,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    base = dict(d_model=args.d_model, heads=args.heads, enc_layers=args.layers, dec_layers=args.layers,
-                d_ff=args.d_ff, dropout=0.1)
-    variants = {
-        "torch.nn.Transformer (relu)": ModelConfig(impl="torch", **base),
-        "ours relu": ModelConfig(activation="relu", **base),
-        "ours leaky_relu 0.2": ModelConfig(activation="leaky_relu", act_params={"alpha": 0.2}, **base),
-        "ours fused_leaky_relu 0.2": ModelConfig(activation="fused_leaky_relu", act_params={"alpha": 0.2}, **base),
-    }
-    models = {k: init_model(build_model(c, args.vocab, PAD), c) for k, c in variants.items()}
+    configs = variants(args.d_model, args.heads, args.layers, args.d_ff)
+    models = {k: init_model(build_model(c, args.vocab, PAD), c) for k, c in configs.items()}
     if not args.decode_only:
         batch = synthetic_batch(args.batch, args.vocab, 8, 24, seed=1)
         tokens = int((batch[0] != PAD).sum() + (batch[2] != PAD).sum())
