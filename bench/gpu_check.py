@@ -20,7 +20,8 @@ Parts, each timed and each in its own section of the report:
 A part that fails is recorded in the report (the error and the end of its traceback) and the next
 part runs; the report is rewritten after every part, so a run cut short keeps what it measured.
 Exit status: 0 when no part failed (targets missed are figures, not failures), 1 when one did,
-2 for a bad option or no GPU without ``--smoke``. Sized for about 5 minutes on an H200.
+2 for a bad option or no GPU without ``--smoke``. Sized to finish within about 8 minutes on one
+H200-class GPU (its sizes and step counts are the constants of the parts).
 
 ``--smoke`` runs the same code on the CPU with tiny sizes and a few steps, the kernel under the
 Triton interpreter (``TRITON_INTERPRET=1``) and without torch.compile; its timings are not

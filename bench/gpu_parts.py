@@ -111,7 +111,7 @@ def part_kernel(ctx: Context) -> Section:
         f"Targets (forward+backward): ours >= {KERNEL_TARGETS['copy']:.0%} of copy, "
         f">= {KERNEL_TARGETS['eager']:g}x eager, >= {KERNEL_TARGETS['compile']:g}x torch.compile. "
         "Max rel err: worst of output, dx, dbias of any implementation against float64.", ""]
-    head = ["dtype", "case", "MiB", "pass", "copy GB/s", "eager GB/s", "compile GB/s", "ours GB/s", "ours/copy",
+    head = ["dtype", "case", "MiB", "timed", "copy GB/s", "eager GB/s", "compile GB/s", "ours GB/s", "ours/copy",
             "x eager", "x compile", ">= 90% copy", ">= 2x eager", ">= 1.1x compile", "max rel err"]
     section.lines += table(head, kernel_rows(rows, section, ctx.smoke), right_from=2)
     compiled = [f"{r['dtype']} {r['label']}: {r['compile_s']:.1f} s" for r in rows if "compile_s" in r]
