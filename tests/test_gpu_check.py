@@ -119,19 +119,34 @@ def test_a_failing_part_is_recorded_and_the_others_still_run(tmp_path, monkeypat
         raise RuntimeError("planted failure")
 
     monkeypatch.setitem(gc.PARTS, "kernel", gc.Part("Fused LeakyReLU kernel", broken))
-    monkeypatch.delenv("LEAKYLAB_KMNIST_DIR", raising=False)
+    (tmp_path / "no-kmnist").mkdir()  # a data folder without the files: the app's own error, exit 2
+    monkeypatch.setenv("LEAKYLAB_KMNIST_DIR", str(tmp_path / "no-kmnist"))
     monkeypatch.delenv("LEAKYLAB_MULTI30K_DIR", raising=False)
-    code = gc.main(["--smoke", "--out", str(tmp_path), "--parts", "apps,kernel,translation"])
+    out = tmp_path / "out"
+    code = gc.main(["--smoke", "--out", str(out), "--parts", "apps,kernel,translation"])
     assert code == 1
-    report = (tmp_path / "gpu-cpu-smoke.md").read_text()
+    report = (out / "gpu-cpu-smoke.md").read_text()
     summary = {row[0].split(" — ")[0]: row[1] for row in tables(report)[1]}
-    assert summary == {"1. kernel": "failed", "2. translation": "ok", "3. apps": "skipped"}  # report order
+    assert summary == {"1. kernel": "failed", "2. translation": "ok", "3. apps": "failed"}  # report order
     assert "RuntimeError: planted failure" in report
-    assert "Skipped: gan (KMNIST): skipped, $LEAKYLAB_KMNIST_DIR is not set" in report
-    assert "$LEAKYLAB_MULTI30K_DIR is not set" in report
     rows = tables(report[report.index("## 2. Translation"):])[0]
     assert len(rows) == 8 and all(number(r[2]) > 0 for r in rows)
-    assert "FAILED parts: kernel" in capsys.readouterr().out
+    cells = tables(report[report.index("## 3. Real-data"):])[0]
+    assert [(r[0], r[3]) for r in cells] == [("gan", "no: exit 2"), ("translation", "skipped (no data)")]
+    assert "kmnist-test-imgs.npz' does not exist; point data.root" in report  # the end of the cell's output
+    assert "translation (Multi30k de-en): skipped, $LEAKYLAB_MULTI30K_DIR is not set" in report
+    assert "FAILED parts: kernel, apps" in capsys.readouterr().out
+
+
+def test_a_part_without_any_data_is_skipped_not_failed(tmp_path, monkeypatch):
+    gc = load_gpu_check()
+    monkeypatch.delenv("LEAKYLAB_KMNIST_DIR", raising=False)
+    monkeypatch.setenv("LEAKYLAB_MULTI30K_DIR", str(tmp_path / "absent"))
+    assert gc.main(["--smoke", "--out", str(tmp_path), "--parts", "apps"]) == 0
+    report = (tmp_path / "gpu-cpu-smoke.md").read_text()
+    assert tables(report)[1][0][1] == "skipped"
+    assert "Skipped: gan (KMNIST): skipped, $LEAKYLAB_KMNIST_DIR is not set" in report
+    assert f"$LEAKYLAB_MULTI30K_DIR={tmp_path / 'absent'} is not a folder" in report
 
 
 def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys):
