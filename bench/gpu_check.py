@@ -103,8 +103,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 def environment(smoke: bool) -> dict[str, str]:
     """The device and the versions the figures depend on."""
-    import triton
+    try:
+        import triton
 
+        triton_version = triton.__version__
+    except ImportError:  # the kernel part then fails and says why; the others still run
+        triton_version = "not installed"
     if smoke:
         cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
                     if line.startswith("model name")), platform.processor() or platform.machine())
@@ -115,7 +119,7 @@ def environment(smoke: bool) -> dict[str, str]:
     commit = _git("rev-parse", "--short", "HEAD") or "unknown"
     if commit != "unknown" and _git("status", "--porcelain", "--untracked-files=no"):
         commit += " (with uncommitted changes)"
-    return {"device": device, "torch": torch.__version__, "triton": triton.__version__,
+    return {"device": device, "torch": torch.__version__, "triton": triton_version,
             "CUDA": str(torch.version.cuda), "python": platform.python_version(), "commit": commit}
 
 

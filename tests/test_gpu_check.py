@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import importlib.util
 import os
 import re
 import subprocess
@@ -66,6 +67,8 @@ def section(report: str, title: str) -> str:
     return report[start:end if end >= 0 else None]
 
 
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None and os.environ.get("CI", "").lower() not in
+                    ("1", "true", "yes"), reason="the kernel part needs Triton (CI must have it)")
 def test_smoke_writes_the_whole_report_with_figures(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "LEAKYLAB_FUSED_BACKEND"}
     env.update(LEAKYLAB_KMNIST_DIR=str(write_kmnist(tmp_path / "kmnist", per_class=10)),
