@@ -181,3 +181,21 @@ def test_a_verdict_is_learning_speed_only_when_the_trailing_arm_still_improves()
     assert not budget.comparison_is_learning_speed(flat, "leaky", "relu", "equivalent")
     assert budget.comparison_is_learning_speed(None, "leaky", "relu", "better")
     assert budget.comparison_is_learning_speed(flat, "gelu", "relu", "better")  # no curve for that arm
+
+
+def test_report_and_rule_say_which_arm_still_improves_and_what_a_widening_gap_means() -> None:
+    from apps.compare.report import verdict_line
+
+    chk = budget.BudgetCheck("fid", "fid", budget.STILL_IMPROVING, 0.2,
+                             {"relu": 1.1, "leaky": -3.0}, {"relu": 2, "leaky": 2})
+    rule = budget.rule_text(chk, "FID")
+    assert "still improving (relu)" in rule and "widen" in rule
+    study = {"metrics": [{"key": "fid", "label": "FID"}], "budget": {"checks": [{"metric": "fid", "status": chk.status}]}}
+    worse = {"variant": "leaky", "baseline": "relu", "metric": "fid", "verdict": "worse", "learning_speed": False,
+             "sentence": "worse: 36.3 FID"}
+    assert verdict_line(study, worse).endswith("worse: 36.3 FID — " + budget.qualifier(False, chk.status, "worse") + ".")
+    assert "would not close" in verdict_line(study, worse)
+    speed = dict(worse, verdict="better", learning_speed=True, sentence="better: 2 FID")
+    assert verdict_line(study, speed) == "leaky vs relu, FID: learning speed at this budget, not final quality — better: 2 FID."
+    study["budget"]["checks"][0]["status"] = budget.CONVERGED
+    assert verdict_line(study, worse) == "leaky vs relu, FID: worse: 36.3 FID."

@@ -194,7 +194,7 @@ def _dead_layers(cells: list[CellData]) -> dict[str, dict[str, float]]:
     """model → layer → final dead fraction, mean over these cells (seeds)."""
     acc: dict[str, dict[str, list[float]]] = {}
     for c in cells:
-        for model in {str(r.get("model")) for r in c.probes}:
+        for model in sorted({str(r.get("model")) for r in c.probes}):
             for layer, v in dead_by_layer(c, model).items():
                 acc.setdefault(model, {}).setdefault(layer, []).append(v)
     return {m: {layer: sum(v) / len(v) for layer, v in layers.items()} for m, layers in acc.items()}

@@ -119,6 +119,21 @@ def comparison_is_learning_speed(check: BudgetCheck | None, variant: str, baseli
     return any(rising.values())
 
 
+def qualifier(learning_speed: bool, status: str | None, verdict: str) -> str:
+    """What a verdict speaks of, as a phrase for its sentence (report and README alike).
+
+    ``learning_speed`` is the comparison's own reading (:func:`comparison_is_learning_speed`);
+    ``status`` the study's budget check status. A better/worse verdict in a study still improving
+    that is not learning speed is a gap that more training would widen, not close.
+    """
+    if learning_speed:
+        return "learning speed at this budget, not final quality"
+    if status not in (None, CONVERGED) and verdict in ("better", "worse"):
+        return ("a gap more training would not close at this recipe (the arm behind had stopped improving; "
+                "the leader was still gaining)")
+    return "final quality at this recipe (the curves had flattened)"
+
+
 def rule_text(check: BudgetCheck, unit: str) -> str:
     """The rule and its outcome in one sentence, for the report."""
     u = f" {unit}" if unit else ""
@@ -131,6 +146,9 @@ def rule_text(check: BudgetCheck, unit: str) -> str:
                       "learning speed at this budget."
     gains = ", ".join(f"{v} {g:+.3g}{u}" for v, g in check.gains.items())
     if check.status == STILL_IMPROVING:
-        return head + f" Gains: {gains} — still improving: this study contrasts learning speed at this " \
-                      "budget, not final quality."
+        rising = ", ".join(v for v, g in check.gains.items() if check.threshold is not None and g > check.threshold)
+        return head + f" Gains: {gains} — still improving ({rising}): a verdict whose arm behind was still " \
+                      "improving, and any equivalent or inconclusive verdict, contrasts learning speed at this " \
+                      "budget, not final quality; a better/worse verdict whose arm behind had stopped improving " \
+                      "is a gap more training would widen."
     return head + f" Gains: {gains} — flattened: the verdicts speak of final quality at this recipe."

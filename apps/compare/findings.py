@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from apps.compare import budget
 from apps.compare.procs import REPO_ROOT
 from apps.compare.stats import fmt
 from common.errors import UserError, cli
@@ -97,13 +98,7 @@ def interpretation(study: dict, c: dict) -> str:
         core = f"untestable with {c.get('n', 0)} paired seed(s): run more seeds"
     checks = (study.get("budget") or {}).get("checks", [])
     check = next((k for k in checks if k.get("metric") == c["metric"]), checks[0] if checks else None)
-    if c.get("learning_speed"):
-        tail = " — learning speed at this budget, not final quality"
-    elif check is not None and check.get("status") != "converged" and verdict in ("better", "worse"):
-        tail = (" — a gap more training would not close at this recipe (the arm behind had stopped "
-                "improving; the leader was still gaining)")
-    else:
-        tail = " — final quality at this recipe (the curves had flattened)"
+    tail = " — " + budget.qualifier(bool(c.get("learning_speed")), check and check.get("status"), verdict)
     if c.get("control") and verdict in ("better", "worse"):
         tail += "; a failed A/A control, so distrust this study's other verdicts"
     return f"{head}: {core}{tail}."

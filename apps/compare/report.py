@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from apps.compare import plots
+from apps.compare import budget, plots
 from apps.compare.analysis import analyse
 from apps.compare.collect import CellData, read_cell
 from apps.compare.config import CompareConfig
@@ -61,7 +61,13 @@ def verdict_line(study: dict, c: dict) -> str:
     """One comparison in words, saying so when the study had not converged (learning speed)."""
     what = f"{c['variant']} vs {c['baseline']}" + (" (A/A control)" if c.get("control") else "")
     speed = "learning speed at this budget, not final quality — " if c.get("learning_speed") else ""
-    return f"{what}, {_label(study, c['metric'])}: {speed}{c['sentence']}."
+    checks = (study.get("budget") or {}).get("checks", [])
+    check = next((k for k in checks if k.get("metric") == c["metric"]), checks[0] if checks else None)
+    gap = ""
+    if not speed and check is not None and check.get("status") != budget.CONVERGED \
+            and c.get("verdict") in ("better", "worse"):
+        gap = " — " + budget.qualifier(False, check.get("status"), c["verdict"])
+    return f"{what}, {_label(study, c['metric'])}: {speed}{c['sentence'].rstrip('.')}{gap}."
 
 
 def study_blocks(study: dict, cells: list[CellData], fig_dir: Path, cfg: CompareConfig) -> list[Block]:
