@@ -70,8 +70,10 @@ class Live:
                 p.kill()
 
 
-def run_logged(argv: list[str], log: Path, env: dict[str, str], live: Live) -> tuple[int, float | None]:
-    """Run ``argv`` with its output appended to ``log``; (exit status, CPU seconds it used).
+def run_logged(argv: list[str], log: Path, env: dict[str, str], live: Live,
+               cwd: str | None = None) -> tuple[int, float | None]:
+    """Run ``argv`` (from ``cwd``, default this process's folder) with its output appended to
+    ``log``; (exit status, CPU seconds it used).
 
     CPU seconds are the cost figure that survives a busy machine: wall time grows with whatever
     else runs, the process's own user + system time hardly does.
@@ -82,7 +84,7 @@ def run_logged(argv: list[str], log: Path, env: dict[str, str], live: Live) -> t
         with live.lock:
             if live.stopping:
                 return -15, None
-            proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=os.getcwd(),
+            proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd or os.getcwd(),
                                     stdin=subprocess.DEVNULL)
             live.add(proc)
         try:
