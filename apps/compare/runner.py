@@ -117,7 +117,8 @@ def run_matrix(
     outcomes: list[Outcome] = []
     finished = done_before
     last_beat = time.time()
-    with RunLock(root) as lock, terminate_as_exit(), ex.session(lock) as jobs:
+    # SIGTERM is turned into an exit after the executor has started: Ray installs its own handler
+    with RunLock(root) as lock, ex.session(lock) as jobs, terminate_as_exit():
         per = ", ".join(f"{s} ≈ {fmt_duration(est.per_cell(s))}/cell ({est.source(s)})" for s in studies)
         say(f"estimated time: {fmt_duration(est.left(todo, {}, jobs))} ({per})")
         try:
