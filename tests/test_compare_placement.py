@@ -254,3 +254,4 @@ def test_cpu_only_is_unchanged(tmp_path: Path, fake_python: Path, monkeypatch: p
     assert "placement" not in book and book["commands"][0].startswith("OMP_NUM_THREADS=1 python -m apps.gan.train")
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["environment"]["parallel_cells"] == 3 and "cells_per_gpu" not in summary["environment"]
+

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -110,8 +111,6 @@ def test_both_real_apps_run_as_ray_tasks_then_resume_and_skip(in_tmp: Path, caps
 
 @needs_ray
 def test_a_node_that_cannot_see_the_run_directory_is_refused(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import socket
-
     import apps.compare.ray_exec as ray_exec
 
     # The driver writes its marker where the nodes' tasks cannot find it: as on a cluster whose
@@ -160,3 +159,19 @@ def test_executor_keys_and_a_missing_ray(in_tmp: Path, monkeypatch: pytest.Monke
     with pytest.raises(UserError, match=r"pip install 'leakylab\[cluster\]'"):
         main(["--config", str(preset)])
     assert not (in_tmp / "runs").exists()
+
+
+def test_a_comparison_lock_from_another_host_is_not_taken_as_dead(tmp_path: Path) -> None:
+    """The run directories may be shared between machines (a Ray cluster): a pid from another host
+    says nothing here, so its lock is refused rather than taken over; this host's dead one is taken."""
+    from apps.compare.procs import RunLock
+
+    lock = tmp_path / ".compare.lock"
+    lock.write_text(json.dumps({"pid": os.getpid() + 1, "host": socket.gethostname() + "-other", "children": []}))
+    with pytest.raises(UserError, match=r"started on host .*-other .*delete that file"):
+        RunLock(tmp_path).__enter__()
+    assert json.loads(lock.read_text())["host"].endswith("-other")  # left as it was
+    lock.write_text(json.dumps({"pid": 999999999, "host": socket.gethostname(), "children": []}))
+    with RunLock(tmp_path):
+        assert json.loads(lock.read_text()) == {"pid": os.getpid(), "host": socket.gethostname(), "children": []}
+    assert not lock.exists()

@@ -13,7 +13,6 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Mapping
 
 from apps.compare.environment import git_state

@@ -126,7 +126,8 @@ class CompareConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     """Seeds of every variant; the same seed pairs a variant with its baseline."""
     jobs: int = 0
-    """Cells run in parallel (0 = one per CPU core)."""
+    """Cells run in parallel (0 = one per ``threads`` CPU cores; with GPUs, and on a Ray cluster, as
+    many as the GPU slots and the cores allow, which also cap a larger value)."""
     threads: int = 1
     """Threads per cell process (OMP_NUM_THREADS and torch's intra-op threads)."""
     cells_per_gpu: int = 1
@@ -154,7 +155,7 @@ class CompareConfig:
         require(bool(self.seeds), "seeds", "must list at least one seed")
         require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed", self.seeds)
         require(all(s >= 0 for s in self.seeds), "seeds", "must be >= 0", self.seeds)
-        require(self.jobs >= 0, "jobs", "must be >= 0 (0 = one per core)", self.jobs)
+        require(self.jobs >= 0, "jobs", "must be >= 0 (0 = as many as the cores allow)", self.jobs)
         require(self.threads >= 1, "threads", "must be >= 1", self.threads)
         require(self.cells_per_gpu >= 1, "cells_per_gpu", "must be >= 1", self.cells_per_gpu)
         require(self.executor in EXECUTORS, "executor", f"must be one of {', '.join(EXECUTORS)}", self.executor)
