@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 from apps import load_apps
 from common.config import ConfigError, load_config, require
+
+EXECUTORS = ("local", "ray")
 
 # Variant names become directory names; keep them portable and unambiguous.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -124,9 +126,20 @@ class CompareConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     """Seeds of every variant; the same seed pairs a variant with its baseline."""
     jobs: int = 0
-    """Cells run in parallel (0 = one per CPU core)."""
+    """Cells run in parallel (0 = one per ``threads`` CPU cores; with GPUs, and on a Ray cluster, as
+    many as the GPU slots and the cores allow, which also cap a larger value)."""
     threads: int = 1
     """Threads per cell process (OMP_NUM_THREADS and torch's intra-op threads)."""
+    cells_per_gpu: int = 1
+    """Cells sharing one GPU at a time, where there are GPUs: each cell's processes see only the
+    GPU of its slot (CUDA_VISIBLE_DEVICES), and no more than GPUs × cells_per_gpu cells run at once
+    (on a Ray cluster each cell asks for 1/cells_per_gpu of a GPU). Ignored without GPUs."""
+    executor: str = "local"
+    """Where the cells run: ``local`` (this machine) or ``ray`` (tasks on a Ray cluster, needing the
+    ``[cluster]`` extra; the run directories must then be on storage every node sees)."""
+    ray_address: Optional[str] = None
+    """With ``executor: ray``, the cluster: ``auto`` (one already running, e.g. ``ray start
+    --head``), an address such as ``HOST:6379``, or empty for a local one started for this run."""
     alpha: float = 0.05
     """Family-wise error rate of the Holm-corrected tests."""
     power: float = 0.8
@@ -142,8 +155,10 @@ class CompareConfig:
         require(bool(self.seeds), "seeds", "must list at least one seed")
         require(len(set(self.seeds)) == len(self.seeds), "seeds", "must not repeat a seed", self.seeds)
         require(all(s >= 0 for s in self.seeds), "seeds", "must be >= 0", self.seeds)
-        require(self.jobs >= 0, "jobs", "must be >= 0 (0 = one per core)", self.jobs)
+        require(self.jobs >= 0, "jobs", "must be >= 0 (0 = as many as the cores allow)", self.jobs)
         require(self.threads >= 1, "threads", "must be >= 1", self.threads)
+        require(self.cells_per_gpu >= 1, "cells_per_gpu", "must be >= 1", self.cells_per_gpu)
+        require(self.executor in EXECUTORS, "executor", f"must be one of {', '.join(EXECUTORS)}", self.executor)
         require(0 < self.alpha < 1, "alpha", "must be in (0, 1)", self.alpha)
         require(0 < self.power < 1, "power", "must be in (0, 1)", self.power)
         require(self.examples >= 0, "examples", "must be >= 0", self.examples)

@@ -7,7 +7,9 @@ the report from whatever cells exist; ``--dry-run`` prints the matrix and its co
 cell from those records when its run directory is absent or unfinished (a fresh clone), and then
 rewrites the findings folder's report in place.
 Cells run with this interpreter, or the one named by the environment variable
-``LEAKYLAB_COMPARE_PYTHON`` (e.g. another virtual environment's python).
+``LEAKYLAB_COMPARE_PYTHON`` (e.g. another virtual environment's python), on this machine — each
+on a GPU slot of its own where there are GPUs (``placement.py``) — or, with ``executor: ray``, as
+tasks on a Ray cluster (``ray_exec.py``).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from apps.compare.config import load_preset
+from apps.compare.config import CompareConfig, load_preset
 from apps.compare.environment import environment
+from apps.compare.executors import Executor, LocalExecutor, detect_gpus
 from apps.compare.export import export_cells, pick_sources, record_of, records_root
 from apps.compare.matrix import Cell, build_matrix, check_cells
+from apps.compare.placement import Slot, SlotPool, cells_at_a_time, describe_pool, device_ids, env_prefix, plan
 from apps.compare.report import verdict_line, write_report
 from apps.compare.runner import run_matrix
 from common.errors import UserError
@@ -36,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. jobs=1 seeds=[0,1]")
     p.add_argument("--report-only", action="store_true", help="do not run cells; write the report from what exists (a cell's run directory, else "
                         "its record in the findings folder, whose report is then rewritten in place)")
-    p.add_argument("--dry-run", action="store_true", help="print the matrix and the cells' commands; run nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the matrix, where each cell would run and the cells' commands; run nothing")
     p.add_argument("--export", action="store_true",
                    help="mirror every complete cell's small records (never weights or checkpoints) and the report "
                         "into the preset's findings folder (default findings/<preset stem>), to commit; "
@@ -55,15 +60,16 @@ def main(argv: Sequence[str]) -> int:
                             "(paths are relative to the folder you run from, normally the project root)")
     cells = build_matrix(cfg)
     check_cells(cells)
-    jobs = cfg.jobs or max(1, (os.cpu_count() or 1) // cfg.threads)
+    cores = os.cpu_count() or 1
+    gpus = detect_gpus() if cfg.executor == "local" else 0
+    jobs, lowered = cells_at_a_time(cfg.jobs, cores, cfg.threads, gpus, cfg.cells_per_gpu)
+    devices = device_ids(gpus, os.environ.get("CUDA_VISIBLE_DEVICES"))
+    slots = SlotPool(gpus, cfg.cells_per_gpu, cfg.threads, devices) if gpus else None
+    if lowered and not args.report_only:
+        print(f"note: {lowered}")
     records = records_root(cfg.findings)
     if args.dry_run:
-        for c in cells:
-            state = "complete" if c.is_complete() else (
-                "to run; complete in its record" if record_of(c, records).is_complete() else "to run")
-            print(f"# {c.key} ({state})")
-            for cmd in c.commands(cfg.threads):
-                print(cmd)
+        _dry_run(cfg, cells, records, jobs, cores, slots)
         return 0
     failed = []
     if not args.report_only:
@@ -77,8 +83,16 @@ def main(argv: Sequence[str]) -> int:
                 print(f"{len(recorded)} cell(s) complete in their records under {records} (an earlier sitting) "
                       "are not run again; delete a cell's record folder to re-run it")
                 to_run = [c for c in cells if c not in recorded]
+        executor: Executor
+        if cfg.executor == "ray":
+            from apps.compare.ray_exec import RayExecutor  # Ray is imported only when asked for
+
+            executor = RayExecutor(cfg.ray_address, cfg.threads, cfg.cells_per_gpu, Path(cfg.out), cfg.jobs, python,
+                                   say=lambda m: print(m, flush=True))
+        else:
+            executor = LocalExecutor(jobs, cfg.threads, python, slots)
         outcomes = run_matrix(to_run, Path(cfg.out), guesses, jobs, cfg.threads, python=python,
-                              reevaluate=args.reevaluate, on_done=on_done)
+                              reevaluate=args.reevaluate, on_done=on_done, executor=executor)
         failed = [o.cell.key for o in outcomes if not o.ok]
     dest, read_from = cfg.report, None
     if args.export:
@@ -91,7 +105,13 @@ def main(argv: Sequence[str]) -> int:
         if unrecorded:
             print(f"note: {len(unrecorded)} complete cell(s) under {cfg.out} have no record in {records}; "
                   "add them with --export --report-only", file=sys.stderr)
-    summary = write_report(cfg, cells, environment(cfg.threads, jobs), args.config, dest, read_from)
+    env = environment(cfg.threads, jobs)
+    if slots is not None:
+        env["cells_per_gpu"] = cfg.cells_per_gpu
+    if cfg.executor == "ray":  # the cells ran on the cluster's nodes; each cell.json names its node
+        env["executor"] = f"ray ({cfg.ray_address or 'a local cluster'})"
+        env.pop("parallel_cells")
+    summary = write_report(cfg, cells, env, args.config, dest, read_from)
     done = sum(r["status"] == "complete" for r in summary["cells"])
     recorded = sum(r["source"] == "record" for r in summary["cells"])
     source = f", {recorded} read from the records in {records}" if recorded else ""
@@ -110,6 +130,36 @@ def main(argv: Sequence[str]) -> int:
               "the same command to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+def _dry_run(cfg: CompareConfig, cells: Sequence[Cell], records: Path, jobs: int, cores: int,
+             slots: SlotPool | None) -> None:
+    """Print each cell, its state, where it would run (on a GPU machine) and its commands."""
+    def state(c: Cell) -> str:
+        if c.is_complete():
+            return "complete"
+        return "to run; complete in its record" if record_of(c, records).is_complete() else "to run"
+
+    where: dict[int, Slot] = {}
+    if cfg.executor == "ray":
+        gpu = f"1/{cfg.cells_per_gpu} of a GPU where the cluster has GPUs" if cfg.cells_per_gpu > 1 else \
+            "a GPU where the cluster has GPUs"
+        print(f"executor: ray ({cfg.ray_address or 'a local cluster started for this run'}): each cell a Ray task "
+              f"asking for {cfg.threads} CPU(s) and {gpu}; Ray picks its node")
+    elif slots is not None:
+        print(describe_pool(slots, jobs, cores))
+        print("# each cell takes the first free slot; the slots below assume every cell takes its study's "
+              "seconds_per_cell")
+        guesses = {name: s.seconds_per_cell for name, s in cfg.studies.items()}
+        to_run = [c for c in cells if state(c) == "to run"]
+        primed = {c.study for c in cells if c.is_complete()}
+        where = {id(c): slot for c, slot in plan(to_run, lambda c: guesses[c.study], lambda c: c.study,
+                                                  slots, jobs, primed)}
+    for c in cells:
+        slot = where.get(id(c))
+        print(f"# {c.key} ({state(c)})" + (f" → {slot.describe()}" if slot is not None else ""))
+        for cmd in c.commands(cfg.threads):
+            print((env_prefix(slot.env()) if slot is not None else "") + cmd)
 
 
 def _export(cells: Sequence[Cell], records: Path, quiet: bool = False) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 from contextlib import contextmanager
@@ -70,8 +71,10 @@ class Live:
                 p.kill()
 
 
-def run_logged(argv: list[str], log: Path, env: dict[str, str], live: Live) -> tuple[int, float | None]:
-    """Run ``argv`` with its output appended to ``log``; (exit status, CPU seconds it used).
+def run_logged(argv: list[str], log: Path, env: dict[str, str], live: Live,
+               cwd: str | None = None) -> tuple[int, float | None]:
+    """Run ``argv`` (from ``cwd``, default this process's folder) with its output appended to
+    ``log``; (exit status, CPU seconds it used).
 
     CPU seconds are the cost figure that survives a busy machine: wall time grows with whatever
     else runs, the process's own user + system time hardly does.
@@ -82,7 +85,7 @@ def run_logged(argv: list[str], log: Path, env: dict[str, str], live: Live) -> t
         with live.lock:
             if live.stopping:
                 return -15, None
-            proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=os.getcwd(),
+            proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd or os.getcwd(),
                                     stdin=subprocess.DEVNULL)
             live.add(proc)
         try:
@@ -106,7 +109,14 @@ def _wait(proc: subprocess.Popen) -> tuple[int, float | None]:
 
 class RunLock:
     """A lock file that keeps two comparisons — or a new one and the orphaned cells of one that
-    was killed — from driving the same run directories at once."""
+    was killed — from driving the same run directories at once.
+
+    It names the driver's host and pid, and the pids of the cells it started here. Whether they
+    still run can be checked only on the same host: a lock left by a comparison started on another
+    machine (the run directories are shared, as a Ray cluster needs) is refused with the file to
+    delete once that comparison is surely gone. Each cell's run directory has its own lock besides
+    (``common.runlock``), which works across machines.
+    """
 
     def __init__(self, root: Path):
         self.path = root / ".compare.lock"
@@ -117,11 +127,15 @@ class RunLock:
             old = json.loads(self.path.read_text())
         except (OSError, ValueError):
             old = {}
-        pid = old.get("pid") if isinstance(old, dict) else None
+        old = old if isinstance(old, dict) else {}
+        pid, host = old.get("pid"), old.get("host")
+        if isinstance(host, str) and host != socket.gethostname() and isinstance(pid, int):
+            raise UserError(f"a comparison started on host {host} (pid {pid}) holds '{self.path}'; wait for it, or "
+                            "delete that file once it is surely no longer running")
         if isinstance(pid, int) and pid != os.getpid() and _alive(pid, "apps.compare"):
             raise UserError(f"another comparison (pid {pid}) is running on '{self.path.parent}'; "
                             "wait for it or stop it first")
-        orphans = [c for c in (old.get("children", []) if isinstance(old, dict) else []) if _alive(c, "apps.")]
+        orphans = [c for c in old.get("children", []) if isinstance(c, int) and _alive(c, "apps.")]
         if orphans:
             raise UserError(f"cells of an interrupted comparison are still running on '{self.path.parent}' "
                             f"(pids {', '.join(map(str, orphans))}); wait for them to end or stop them, then re-run")
@@ -130,7 +144,7 @@ class RunLock:
 
     def write(self, children: list[int]) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"pid": os.getpid(), "children": children}) + "\n")
+        tmp.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "children": children}) + "\n")
         os.replace(tmp, self.path)
 
     def __exit__(self, *exc: object) -> None:

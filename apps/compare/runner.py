@@ -1,8 +1,6 @@
-"""Runs the matrix: each cell as the app's own train + evaluate subprocesses, in parallel.
-
-Why subprocesses: a cell is then exactly what a user would run by hand (the report prints the
-command), one crashing cell cannot take the others down, and each process gets its own thread
-budget (OMP_NUM_THREADS) so parallel cells do not fight over the cores.
+"""Runs the matrix: each cell as the app's own train + evaluate subprocesses (``cellrun.py``),
+several at a time — on this machine, spread over its GPUs when it has some, or as tasks on a Ray
+cluster (``executors.py``, ``ray_exec.py``); this loop is the same for both.
 
 Resumability comes from the apps: re-running ``train`` on an existing run directory resumes it
 (or finds it finished), so a killed comparison simply runs its unfinished cells again. A cell
@@ -11,20 +9,20 @@ counts as complete when its ``eval.json`` carries the cell's final step; those a
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Callable, Sequence
 
-from apps.compare.environment import git_state
-from apps.compare.matrix import CELL_FILE, Cell
-from apps.compare.procs import Live, RunLock, cell_env, run_logged, terminate_as_exit
+from apps.compare.cellrun import Outcome
+from apps.compare.executors import Executor, LocalExecutor
+from apps.compare.matrix import Cell
+from apps.compare.placement import next_startable
+from apps.compare.procs import RunLock, terminate_as_exit
 from common.appspec import get_app
+
 
 HEARTBEAT_S = 60.0
 
@@ -37,69 +35,6 @@ def fmt_duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-
-
-@dataclass
-class Outcome:
-    """What running one cell did."""
-
-    cell: Cell
-    ok: bool
-    wall_s: float
-    stage: str = ""  # "train" or "evaluate" when it failed
-    returncode: int = 0
-    resumed: bool = False  # the run directory existed: wall_s is only the rest of the work
-
-
-def run_cell(cell: Cell, threads: int = 1, live: Live | None = None, python: str = sys.executable,
-             evaluate_only: bool = False) -> Outcome:
-    """Train (or resume) then evaluate one cell; logs and ``cell.json`` go in the cell folder.
-
-    ``evaluate_only`` re-runs just the evaluation of a trained cell (the app's evaluation has
-    changed, or the preset's ``eval_args``); the training figures of ``cell.json`` are kept.
-    ``cell.json`` also names the code: the git commit (and whether tracked files differed from
-    it) when the cell started; a re-evaluation keeps the training's as ``train_commit``.
-    """
-    live = live or Live()
-    code = git_state()
-    cell.dir.mkdir(parents=True, exist_ok=True)
-    env = cell_env(threads)
-    old = cell.bookkeeping() or {}
-    resumed = cell.run_dir.exists() if not evaluate_only else bool(old.get("resumed"))
-    t0 = time.time()
-    if evaluate_only:
-        rc, train_cpu = 0, old.get("train_cpu_s")
-    else:
-        rc, train_cpu = run_logged(cell.train_argv(python), cell.dir / "train.log", env, live)
-    t1 = time.time()
-    train_s = old.get("train_s", 0.0) if evaluate_only else t1 - t0
-    eval_s, eval_cpu, stage = 0.0, None, ""
-    if rc != 0:
-        stage = "train"
-    else:
-        rc, eval_cpu = run_logged(cell.eval_argv(python), cell.dir / "eval.log", env, live)
-        eval_s = time.time() - t1
-        if rc != 0:
-            stage = "evaluate"
-        elif not cell.is_complete(ignore_bookkeeping=True):
-            stage, rc = "evaluate", 1  # exit 0 but no eval.json at the final step: not done
-    wall = time.time() - t0
-    record = {
-        "study": cell.study, "app": cell.app, "variant": cell.variant, "seed": cell.seed,
-        "steps": cell.steps, "eval_args": list(cell.eval_args), "commands": cell.commands(threads),
-        "train_s": round(train_s, 3), "eval_s": round(eval_s, 3), "wall_s": round(train_s + eval_s, 3),
-        "resumed": resumed, "train_cpu_s": None if train_cpu is None else round(train_cpu, 3),
-        "eval_cpu_s": None if eval_cpu is None else round(eval_cpu, 3),
-        "returncode": rc, "failed_stage": stage or None, "threads": threads,
-        "commit": code["commit"], "dirty": code["dirty"],
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    if evaluate_only:
-        record["train_commit"] = old.get("train_commit", old.get("commit"))
-        record["train_dirty"] = old.get("train_dirty", old.get("dirty"))
-    if not live.stopping:  # an interrupted cell is neither done nor failed
-        (cell.dir / CELL_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    return Outcome(cell, rc == 0, wall, stage, rc, resumed)
 
 
 class Estimator:
@@ -144,6 +79,7 @@ def run_matrix(
     python: str = sys.executable,
     reevaluate: bool = False,
     on_done: Callable[[Cell], None] | None = None,
+    executor: Executor | None = None,
 ) -> list[Outcome]:
     """Run every incomplete cell, ``jobs`` at a time; returns the outcomes of those run.
 
@@ -152,8 +88,11 @@ def run_matrix(
     ``reevaluate``: evaluate the complete cells again as well (without retraining them).
     ``on_done(cell)`` is called as each cell completes (e.g. to export its records at once, so
     a long matrix cut short still leaves every finished cell's evidence behind).
+    ``executor``: where the cells run (default: this machine's CPUs, ``jobs`` at a time, with
+    ``python``); it is started only when there is a cell to run.
     """
     say = say or _print
+    ex = executor if executor is not None else LocalExecutor(jobs, threads, python)
     again = [c for c in cells if reevaluate and c.is_complete()]
     todo = [c for c in cells if not c.is_complete()] + again
     done_before = len(cells) - len(todo)
@@ -165,12 +104,10 @@ def run_matrix(
     n_seed = len({c.seed for c in cells})
     shape = " + ".join(f"{s}: {n_var[s]} variants" for s in studies)
     say(f"matrix: {len(cells)} cells ({shape}; × {n_seed} seeds) — {done_before} complete, "
-        f"{len(todo)} to run{f' ({len(again)} only to evaluate again)' if again else ''}, {jobs} in parallel, "
-        f"{threads} thread(s) each")
+        f"{len(todo)} to run{f' ({len(again)} only to evaluate again)' if again else ''}, "
+        f"{ex.describe(jobs, threads)}")
     if not todo:
         return []
-    per = ", ".join(f"{s} ≈ {fmt_duration(est.per_cell(s))}/cell ({est.source(s)})" for s in studies)
-    say(f"estimated time: {fmt_duration(est.left(todo, {}, jobs))} ({per})")
 
     primed = {c.study for c in cells if c.is_complete() and not reevaluate}
     evaluate_only = {id(c) for c in again}
@@ -178,27 +115,29 @@ def run_matrix(
     running: dict[Future, Cell] = {}
     started: dict[Cell, float] = {}
     outcomes: list[Outcome] = []
-    live = Live()
     finished = done_before
     last_beat = time.time()
-    with RunLock(root) as lock, terminate_as_exit(), ThreadPoolExecutor(max_workers=jobs) as pool:
-        live.on_change = lock.write
+    # SIGTERM is turned into an exit after the executor has started: Ray installs its own handler
+    with RunLock(root) as lock, ex.session(lock) as jobs, terminate_as_exit():
+        per = ", ".join(f"{s} ≈ {fmt_duration(est.per_cell(s))}/cell ({est.source(s)})" for s in studies)
+        say(f"estimated time: {fmt_duration(est.left(todo, {}, jobs))} ({per})")
         try:
             while pending or running:
                 while len(running) < jobs:
-                    busy = {c.study for c in running.values()}
-                    nxt = next((c for c in pending if c.study in primed or c.study not in busy), None)
+                    nxt = next_startable(pending, {c.study for c in running.values()}, primed, lambda c: c.study)
                     if nxt is None:
                         break
                     pending.remove(nxt)
                     started[nxt] = time.time()
-                    running[pool.submit(run_cell, nxt, threads, live, python, id(nxt) in evaluate_only)] = nxt
+                    fut, where = ex.submit(nxt, id(nxt) in evaluate_only)
+                    running[fut] = nxt
                     left = est.left(pending, {c: started[c] for c in running.values()}, jobs)
-                    say(f"[start] {nxt.key}  ({len(running)} running, {len(pending)} queued, ~{fmt_duration(left)} left)")
+                    say(f"[start] {nxt.key}{f' → {where}' if where else ''}  ({len(running)} running, "
+                        f"{len(pending)} queued, ~{fmt_duration(left)} left)")
                 done, _ = wait(list(running), timeout=HEARTBEAT_S, return_when=FIRST_COMPLETED)
                 for fut in done:
                     cell = running.pop(fut)
-                    out = fut.result()
+                    out = ex.finish(fut)
                     outcomes.append(out)
                     primed.add(cell.study)
                     started.pop(cell, None)
@@ -211,6 +150,8 @@ def run_matrix(
                     if out.ok:
                         say(f"[done {finished}/{len(cells)}] {cell.key} in {fmt_duration(out.wall_s)}"
                             f"{_headline(cell)} — ~{fmt_duration(left)} left")
+                    elif out.error:
+                        say(f"[FAILED {finished}/{len(cells)}] {cell.key}: {out.error}")
                     else:
                         log = cell.dir / ("train.log" if out.stage == "train" else "eval.log")
                         say(f"[FAILED {finished}/{len(cells)}] {cell.key}: {out.stage} exited {out.returncode}; "
@@ -224,7 +165,7 @@ def run_matrix(
                 if done or time.time() - last_beat >= HEARTBEAT_S:
                     last_beat = time.time()
         except BaseException:
-            live.terminate_all()
+            ex.stop()
             raise
     return outcomes
 
