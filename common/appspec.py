@@ -107,6 +107,11 @@ class AppSpec:
     """Sanity checks of a study's values: each returns warnings (one sentence each) for the report."""
     describe_extractor: Callable[[Mapping[str, Any], Mapping[str, Any]], str] | None = None
     """``describe_extractor(extractor, eval_record)``: a note on what the extractor's scores mean."""
+    shares_disk_cache: bool = True
+    """Whether a run builds a per-dataset cache on disk that later runs reuse (the GAN's evaluation
+    classifier). A comparison then runs a study's first cell alone, so the cache is built once
+    instead of by several processes racing; an app whose runs share nothing on disk sets False
+    and its cells start together."""
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):

@@ -17,6 +17,7 @@ from apps.compare.config import CompareConfig
 from apps.compare.executors import LocalExecutor
 from apps.compare.matrix import build_matrix
 from apps.compare.placement import (SlotPool, cells_at_a_time, cluster_capacity, device_ids, next_startable,
+                                    primed_at_start,
                                     plan)
 from apps.compare.runner import run_matrix
 from common.config import config_from_dict
@@ -154,6 +155,23 @@ def test_plan_keeps_the_first_cell_of_a_study_alone_and_reuses_freed_slots() -> 
         ("a2", 1)]             # the lower-numbered first
     assert next_startable(["a1", "b1"], {"a"}, set(), lambda k: k[0]) == "b1"
     assert next_startable(["a1"], {"a"}, {"a"}, lambda k: k[0]) == "a1"
+
+
+def test_only_apps_with_a_shared_disk_cache_hold_back_their_first_cell() -> None:
+    from apps import load_apps
+    from common.appspec import get_app
+
+    load_apps()
+
+    assert get_app("gan").shares_disk_cache and not get_app("translation").shares_disk_cache
+    C = namedtuple("C", "key study app done")
+    cells = [C("g0", "img", "gan", False), C("g1", "img", "gan", False),
+             C("t0", "mt", "translation", False), C("t1", "mt", "translation", False),
+             C("h0", "img2", "gan", True), C("h1", "img2", "gan", False)]
+    primed = primed_at_start(cells, lambda c: c.study, lambda c: c.done, lambda c: get_app(c.app).shares_disk_cache)
+    assert primed == {"mt", "img2"}  # translation shares nothing on disk; img2 already has a finished cell
+    assert next_startable(["t1"], {"mt"}, primed, lambda k: {"t": "mt", "g": "img"}[k[0]]) == "t1"
+    assert next_startable(["g1"], {"img"}, primed, lambda k: {"t": "mt", "g": "img"}[k[0]]) is None
 
 
 def test_cells_run_on_their_own_gpu_and_give_the_slot_back(tmp_path: Path, fake_python: Path) -> None:

@@ -25,9 +25,11 @@ from apps.compare.environment import environment
 from apps.compare.executors import Executor, LocalExecutor, detect_gpus
 from apps.compare.export import export_cells, pick_sources, record_of, records_root
 from apps.compare.matrix import Cell, build_matrix, check_cells
-from apps.compare.placement import Slot, SlotPool, cells_at_a_time, describe_pool, device_ids, env_prefix, plan
+from apps.compare.placement import (Slot, SlotPool, cells_at_a_time, describe_pool, device_ids, env_prefix, plan,
+                                    primed_at_start)
 from apps.compare.report import verdict_line, write_report
 from apps.compare.runner import run_matrix
+from common.appspec import get_app
 from common.errors import UserError
 
 
@@ -152,7 +154,8 @@ def _dry_run(cfg: CompareConfig, cells: Sequence[Cell], records: Path, jobs: int
               "seconds_per_cell")
         guesses = {name: s.seconds_per_cell for name, s in cfg.studies.items()}
         to_run = [c for c in cells if state(c) == "to run"]
-        primed = {c.study for c in cells if c.is_complete()}
+        primed = primed_at_start(cells, lambda c: c.study, lambda c: c.is_complete(),
+                                 lambda c: get_app(c.app).shares_disk_cache)
         where = {id(c): slot for c, slot in plan(to_run, lambda c: guesses[c.study], lambda c: c.study,
                                                   slots, jobs, primed)}
     for c in cells:

@@ -131,11 +131,18 @@ class SlotPool:
         self.taken[slot.gpu].discard(slot.index)
 
 
+def primed_at_start(cells: Sequence[T], study: Callable[[T], str], complete: Callable[[T], bool],
+                    shares_cache: Callable[[T], bool]) -> set[str]:
+    """The studies whose cells may start together at once: a cell of theirs is already complete,
+    or their app builds no per-dataset cache on disk that a first cell must finish alone."""
+    return {study(c) for c in cells if complete(c) or not shares_cache(c)}
+
+
 def next_startable(pending: Sequence[T], busy: set[str], primed: set[str], study: Callable[[T], str]) -> T | None:
     """The next cell to start: the first pending one whose study is primed (a cell of it has
-    finished) or has no cell running. The first cell of a study thus runs before its siblings,
-    so per-dataset caches (a trained feature extractor, a generated corpus) are built once
-    instead of by several processes racing."""
+    finished, or see :func:`primed_at_start`) or has no cell running. The first cell of a study
+    thus runs before its siblings, so per-dataset caches (a trained feature extractor) are built
+    once instead of by several processes racing."""
     return next((c for c in pending if study(c) in primed or study(c) not in busy), None)
 
 

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 from apps.compare.cellrun import Outcome
 from apps.compare.executors import Executor, LocalExecutor
 from apps.compare.matrix import Cell
-from apps.compare.placement import next_startable
+from apps.compare.placement import next_startable, primed_at_start
 from apps.compare.procs import RunLock, terminate_as_exit
 from common.appspec import get_app
 
@@ -109,7 +109,8 @@ def run_matrix(
     if not todo:
         return []
 
-    primed = {c.study for c in cells if c.is_complete() and not reevaluate}
+    primed = primed_at_start(cells, lambda c: c.study, lambda c: c.is_complete() and not reevaluate,
+                             lambda c: get_app(c.app).shares_disk_cache)
     evaluate_only = {id(c) for c in again}
     pending = list(todo)
     running: dict[Future, Cell] = {}

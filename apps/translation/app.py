@@ -90,6 +90,7 @@ SPEC = register_app(AppSpec(
     config_schema="apps.translation.config:TranslationConfig",
     train_module="apps.translation.train",
     evaluate_module="apps.translation.evaluate",
+    shares_disk_cache=False,  # tokenizer and generated corpus live in each run (or in memory)
     # δ = 1 point: below a BLEU/chrF point, human judges rarely agree which system is better
     # (and Multi30k's seed-to-seed spread is ±0.5–1). Curves: greedy scores on the validation
     # sentences the trainer logs every train.eval_every steps.
