@@ -307,6 +307,17 @@ def test_findings_block_renders_the_fixture(tmp_path: Path, capsys: pytest.Captu
             "leader was still gaining).") in lines
     assert not any("flattened" in line for line in lines if " on FID: " in line)
 
+    # a second finding whose verdicts speak of learning speed is listed after one that speaks of quality
+    speedy = json.loads(path.read_text())
+    speedy["title"] = "aaa — short budget"
+    for c in speedy["studies"][0]["comparisons"]:
+        c["learning_speed"] = True
+    (fx / "findings" / "aaa").mkdir()
+    (fx / "findings" / "aaa" / "summary.json").write_text(json.dumps(speedy))
+    heads = [line for line in findings.render_block(fx / "findings", fx).splitlines() if line.startswith("### ")]
+    assert heads == ["### findings_small — hand-made records for the tests", "### aaa — short budget"]
+    shutil.rmtree(fx / "findings" / "aaa")
+
     # the command rewrites the block between the markers, and --check catches a hand edit
     readme = fx / "README.md"
     readme.write_text(f"# x\n\nintro\n\n## What we found\n\n{findings.START}\nold\n{findings.END}\n\n## next\n")

@@ -160,7 +160,16 @@ def render_block(root: Path, readme_dir: Path) -> str:
     found = load_findings(root)
     if not found:
         return NONE_YET
-    return "\n\n".join(render_finding(folder, s, readme_dir) for folder, s in found)
+    return "\n\n".join(render_finding(folder, s, readme_dir) for folder, s in sorted(found, key=_speed_share))
+
+
+def _speed_share(finding: tuple[Path, dict[str, Any]]) -> tuple[float, str]:
+    """Sort key: findings whose headline verdicts speak of final quality first, then those that
+    contrast learning speed at a short budget (by the share of such verdicts), then by name."""
+    folder, summary = finding
+    flags = [bool(c.get("learning_speed")) for st in summary["studies"] for c in st.get("comparisons", [])
+             if not str(c.get("metric", "")).startswith(PROBE_STATS)]
+    return (sum(flags) / len(flags) if flags else 1.0, folder.name)
 
 
 def splice(readme: str, block: str) -> str:
