@@ -119,6 +119,12 @@ def comparison_is_learning_speed(check: BudgetCheck | None, variant: str, baseli
     return any(rising.values())
 
 
+def check_of(study: Mapping, metric: str) -> Mapping | None:
+    """A summary study's budget check for ``metric`` (its own curve, else the study's first)."""
+    checks = (study.get("budget") or {}).get("checks", [])
+    return next((k for k in checks if k.get("metric") == metric), checks[0] if checks else None)
+
+
 def qualifier(learning_speed: bool, status: str | None, verdict: str) -> str:
     """What a verdict speaks of, as a phrase for its sentence (report and README alike).
 

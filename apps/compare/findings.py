@@ -96,8 +96,7 @@ def interpretation(study: dict, c: dict) -> str:
         core = f"inconclusive (difference {_units(c['diff'], unit)}{mde} with {c['n']} seeds)"
     else:
         core = f"untestable with {c.get('n', 0)} paired seed(s): run more seeds"
-    checks = (study.get("budget") or {}).get("checks", [])
-    check = next((k for k in checks if k.get("metric") == c["metric"]), checks[0] if checks else None)
+    check = budget.check_of(study, c["metric"])
     tail = " — " + budget.qualifier(bool(c.get("learning_speed")), check and check.get("status"), verdict)
     if c.get("control") and verdict in ("better", "worse"):
         tail += "; a failed A/A control, so distrust this study's other verdicts"

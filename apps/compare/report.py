@@ -61,8 +61,7 @@ def verdict_line(study: dict, c: dict) -> str:
     """One comparison in words, saying so when the study had not converged (learning speed)."""
     what = f"{c['variant']} vs {c['baseline']}" + (" (A/A control)" if c.get("control") else "")
     speed = "learning speed at this budget, not final quality — " if c.get("learning_speed") else ""
-    checks = (study.get("budget") or {}).get("checks", [])
-    check = next((k for k in checks if k.get("metric") == c["metric"]), checks[0] if checks else None)
+    check = budget.check_of(study, c["metric"])
     gap = ""
     if not speed and check is not None and check.get("status") != budget.CONVERGED \
             and c.get("verdict") in ("better", "worse"):
