@@ -300,6 +300,7 @@ def test_findings_block_renders_the_fixture(tmp_path: Path, capsys: pytest.Captu
         c["learning_speed"] = False
     for k in summary["studies"][0]["budget"]["checks"]:
         k["status"] = "still improving"
+        k["gains"] = {**k["gains"], "leaky_0.2_G": 3 * k["threshold"]}  # leaky leads on FID
     path.write_text(json.dumps(summary))
     lines = findings.render_block(fx / "findings", fx).splitlines()
     assert ("- leaky_0.2_G vs relu on FID: better: -9.95 FID (95% CI -10.6 to -9.31), beyond δ ±2.40 FID — "

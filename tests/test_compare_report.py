@@ -272,3 +272,30 @@ def test_dead_unit_story_separates_shown_untested_and_absent() -> None:
     absent = dead_unit_story(_story_study("no detectable difference", 3))
     assert absent["verdict"] == "does not show up at this budget"
     assert "no variant reduces that measurably" in absent["lines"][0]
+
+
+def test_a_learning_rate_sweep_reports_each_rate_against_its_own_baseline(tmp_path: Path) -> None:
+    """With lr_sweep there is no arm named after the baseline, only relu@lr…: the report (and the
+    dead-unit story, which once looked for an arm called 'relu' and crashed) pairs by rate."""
+    cfg = config_from_dict(CompareConfig, {
+        "title": "sweep", "out": str(tmp_path / "runs"), "report": str(tmp_path / "report"), "seeds": [0, 1, 2],
+        "studies": {"gan": {"app": "gan", "config": "configs/gan/digits.yaml", "steps": 40, "baseline": "relu",
+                            "variants": {"relu": {}, "leaky_G": {"model.g_act": "leaky_relu"}},
+                            "lr_sweep": {"optim.lr_g": [1e-4, 4e-4]}}},
+    })
+    cells = build_matrix(cfg)
+    for c in cells:
+        fake_cell(c)
+    summary = write_report(cfg, cells, {"packages": {}}, "configs/compare/sweep.yaml")
+    (gan,) = summary["studies"]
+    pairs = {(c["variant"], c["baseline"]) for c in gan["comparisons"]}
+    assert pairs == {("leaky_G@lr0.0001", "relu@lr0.0001"), ("leaky_G@lr0.0004", "relu@lr0.0004")}
+    fid = {c["variant"]: c for c in gan["comparisons"] if c["metric"] == "fid"}
+    assert all(c["diff"] == pytest.approx(sum(FID_SHIFT.values()) / 3) for c in fid.values())
+    story = gan["dead_units"]
+    assert story["shows_up"]  # relu's fake units die, leaky's do not: at both rates
+    for rate in ("lr0.0001", "lr0.0004"):
+        (line,) = [x for x in story["lines"] if x.startswith(f"G at {rate}:")]
+        assert f"baseline 'relu@{rate}'" in line and f"measurably fewer with leaky_G@{rate}" in line
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "leaky_G@lr0.0004 vs relu@lr0.0004" in report

@@ -193,9 +193,40 @@ def test_report_and_rule_say_which_arm_still_improves_and_what_a_widening_gap_me
     study = {"metrics": [{"key": "fid", "label": "FID"}], "budget": {"checks": [{"metric": "fid", "status": chk.status}]}}
     worse = {"variant": "leaky", "baseline": "relu", "metric": "fid", "verdict": "worse", "learning_speed": False,
              "sentence": "worse: 36.3 FID"}
-    assert verdict_line(study, worse).endswith("worse: 36.3 FID — " + budget.qualifier(False, chk.status, "worse") + ".")
+    assert verdict_line(study, worse).endswith("worse: 36.3 FID — " + budget.qualifier(budget.WIDENING) + ".")
     assert "would not close" in verdict_line(study, worse)
     speed = dict(worse, verdict="better", learning_speed=True, sentence="better: 2 FID")
     assert verdict_line(study, speed) == "leaky vs relu, FID: learning speed at this budget, not final quality — better: 2 FID."
     study["budget"]["checks"][0]["status"] = budget.CONVERGED
     assert verdict_line(study, worse) == "leaky vs relu, FID: worse: 36.3 FID."
+
+
+def test_each_comparison_is_read_against_its_own_two_arms_in_a_learning_rate_sweep() -> None:
+    """A sweep's study is 'still improving' when any rate's arm is; a pair whose own two arms had
+    flattened still speaks of final quality, and a widening gap is only named where the leader of
+    that pair was the one still gaining."""
+    from apps.compare.findings import budget_text, interpretation
+    from apps.compare.report import verdict_line
+
+    gains = {"relu@lr1": 0.1, "leaky@lr1": -1.7, "relu@lr4": 0.4, "leaky@lr4": -5.7}
+    check = {"metric": "fid", "curve": "fid", "status": budget.STILL_IMPROVING, "threshold": 0.2, "gains": gains}
+    study = {"name": "s", "steps": 8000, "metrics": [{"key": "fid", "label": "FID", "unit": "FID"}],
+             "budget": {"checks": [check]}}
+    pair = {"metric": "fid", "verdict": "worse", "learning_speed": False, "sentence": "worse: 15 FID", "diff": 15.0,
+            "low": 4.0, "high": 26.0, "delta": 0.4, "n": 3, "mde": 20.0}
+    low = dict(pair, variant="leaky@lr1", baseline="relu@lr1")
+    high = dict(pair, variant="leaky@lr4", baseline="relu@lr4")
+    assert budget.reading_of(study, low) == budget.FINAL
+    assert budget.reading_of(study, high) == budget.WIDENING
+    assert budget.reading_of(study, dict(low, verdict="inconclusive")) == budget.FINAL
+    assert budget.reading_of(study, dict(high, verdict="inconclusive")) == budget.LEARNING_SPEED
+    assert budget.reading_of(study, dict(high, verdict="better")) == budget.LEARNING_SPEED  # relu@lr4 behind, rising
+    assert verdict_line(study, low) == "leaky@lr1 vs relu@lr1, FID: worse: 15 FID."
+    assert "would not close" in verdict_line(study, high)
+    assert interpretation(study, low).endswith("final quality at this recipe (the curves had flattened).")
+    assert "the leader was still gaining" in interpretation(study, high)
+    assert budget_text(study) == "8000 steps, FID still improving (relu@lr4)"
+    # the same gains through the analysis' own check object agree with the summary's reading
+    chk = budget.BudgetCheck("fid", "fid", budget.STILL_IMPROVING, 0.2, gains, {})
+    assert not budget.comparison_is_learning_speed(chk, "leaky@lr1", "relu@lr1", "inconclusive")
+    assert budget.comparison_is_learning_speed(chk, "leaky@lr4", "relu@lr4", "inconclusive")

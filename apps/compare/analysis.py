@@ -218,41 +218,47 @@ def _cost(cells: list[CellData], app: AppSpec) -> dict[str, Any]:
 
 
 def dead_unit_story(study: dict[str, Any]) -> dict[str, Any] | None:
-    """Does the baseline lose units, and do the variants measurably keep them? (None: no probes)."""
-    base = next(v for v in study["variants"] if v["name"] == study["baseline"])
+    """Does the baseline lose units, and do the variants measurably keep them? (None: no probes).
+
+    With a learning-rate sweep every rate has its own baseline arm (``relu@lr0.0001``), and each
+    rate is told apart: a variant only counts against the baseline it was paired with."""
     models = [m["key"] for m in study["metrics"] if m["key"].startswith("dead_frac.") and m["tested"]]
     if not models:
         return None
+    bases = [v for v in study["variants"] if v.get("baseline", study["baseline"]) == v["name"]]
     lines, shows, untested = [], False, False
     for key in models:
         model = key.split(".", 1)[1]
-        if key not in base["metrics"]:
-            continue
-        b = base["metrics"][key]["mean"]
-        cmp = [c for c in study["comparisons"] if c["metric"] == key and not c.get("control")]
-        better = [c["variant"] for c in cmp if c["verdict"] == "better"]
-        worse = [c["variant"] for c in cmp if c["verdict"] == "worse"]
-        if b < DEAD_THRESHOLD:
-            lines.append(f"{model}: the baseline ends with only {b:.1%} dead units (below {DEAD_THRESHOLD:.0%}), "
-                         "so dying units did not show up here.")
-            continue
-        layers = base.get("dead_by_layer", {}).get(model, {})
-        per = ", ".join(f"{layer} {v:.0%}" for layer, v in layers.items())
-        text = (f"{model}: the baseline '{study['baseline']}' ends with {b:.1%} of its units dead on average over "
-                f"its layers ({per})")
-        if better:
-            shows = True
-            each = ", ".join(f"{v} ({_mean_of(study, v, key):.1%})" for v in better)
-            text += f"; measurably fewer with {each}"
-        elif cmp and all(c["verdict"] == "untestable" for c in cmp):
-            untested = True
-            each = ", ".join(f"{c['variant']} ({_mean_of(study, c['variant'], key):.1%})" for c in cmp)
-            text += f"; the variants end with {each}, but one paired seed allows no test: run more seeds"
-        else:
-            text += "; no variant reduces that measurably at this budget"
-        if worse:
-            text += f"; measurably more with {', '.join(worse)}"
-        lines.append(text + ".")
+        for base in bases:
+            if key not in base["metrics"]:
+                continue
+            where = f"{model} at {base['group']}" if base.get("group") else model
+            b = base["metrics"][key]["mean"]
+            cmp = [c for c in study["comparisons"] if c["metric"] == key and not c.get("control")
+                   and c.get("baseline", study["baseline"]) == base["name"]]
+            better = [c["variant"] for c in cmp if c["verdict"] == "better"]
+            worse = [c["variant"] for c in cmp if c["verdict"] == "worse"]
+            if b < DEAD_THRESHOLD:
+                lines.append(f"{where}: the baseline ends with only {b:.1%} dead units (below {DEAD_THRESHOLD:.0%}), "
+                             "so dying units did not show up here.")
+                continue
+            layers = base.get("dead_by_layer", {}).get(model, {})
+            per = ", ".join(f"{layer} {v:.0%}" for layer, v in layers.items())
+            text = (f"{where}: the baseline '{base['name']}' ends with {b:.1%} of its units dead on average over "
+                    f"its layers ({per})")
+            if better:
+                shows = True
+                each = ", ".join(f"{v} ({_mean_of(study, v, key):.1%})" for v in better)
+                text += f"; measurably fewer with {each}"
+            elif cmp and all(c["verdict"] == "untestable" for c in cmp):
+                untested = True
+                each = ", ".join(f"{c['variant']} ({_mean_of(study, c['variant'], key):.1%})" for c in cmp)
+                text += f"; the variants end with {each}, but one paired seed allows no test: run more seeds"
+            else:
+                text += "; no variant reduces that measurably at this budget"
+            if worse:
+                text += f"; measurably more with {', '.join(worse)}"
+            lines.append(text + ".")
     if shows:
         verdict = "shows up: the baseline loses units and at least one variant measurably keeps them"
     elif untested:

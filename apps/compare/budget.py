@@ -10,9 +10,9 @@ FID, …) and states the rule:
     the study is **still improving** when some variant's mean gain exceeds the threshold,
     which is half the metric's smallest effect of interest δ.
 
-Each verdict is then read against it (:func:`comparison_is_learning_speed`): "better"/"worse"
-speaks of learning speed only when the arm that is behind was still improving — a leader that is
-still gaining only widens the gap — and any other verdict as soon as either arm was.
+Each verdict is then read against its own two arms (:func:`reading`): "better"/"worse" speaks of
+learning speed only when the arm that is behind was still improving — a leader that is still
+gaining only widens the gap — and any other verdict as soon as either of its arms was.
 
 Averaging over seeds keeps one noisy curve point from deciding, and tying the threshold to δ
 means "flattened" is judged on the same scale as "matters". A study whose cells logged no curve
@@ -96,27 +96,41 @@ def check_budget(
     return BudgetCheck(metric, curve_key, status, threshold, gains, seeds)
 
 
-def comparison_is_learning_speed(check: BudgetCheck | None, variant: str, baseline: str, verdict: str) -> bool:
-    """Whether one comparison's verdict speaks of learning speed rather than final quality.
+LEARNING_SPEED = "learning speed"  # the verdict could change with more training
+WIDENING = "widening gap"  # better/worse, and only the leader was still gaining
+FINAL = "final quality"  # neither arm of the comparison was still improving
+
+
+def reading(status: str | None, threshold: float | None, gains: Mapping[str, float] | None,
+            variant: str, baseline: str, verdict: str) -> str:
+    """What one comparison's verdict speaks of, from its two arms' gains over the last quarter.
 
     A better/worse verdict could only flip if the arm that is *behind* were still improving: when
     the leader alone is still gaining (or the trailing arm is getting worse), more training would
     widen the gap, not close it. Any other verdict (equivalent, inconclusive) is about learning
-    speed as soon as either arm is still improving. ``check`` is the budget check of the metric's
-    own curve, or of the study's headline curve for metrics without one; no curve at all means
-    convergence is not shown (learning speed, conservatively).
+    speed as soon as either arm is still improving. No curve, or none for one of the two arms,
+    means convergence is not shown: learning speed, conservatively. Only the comparison's own arms
+    count — in a learning-rate sweep another rate's arm still improving says nothing about this pair.
     """
-    if check is None or check.status == NO_CURVE or check.threshold is None:
+    if status in (None, NO_CURVE) or threshold is None or not gains:
+        return LEARNING_SPEED
+    pair = {arm: gains.get(arm) for arm in (variant, baseline)}
+    if any(g is None for g in pair.values()):
+        return LEARNING_SPEED
+    rising = {arm: g > threshold for arm, g in pair.items()}
+    if verdict in ("better", "worse"):
+        leader, behind = (variant, baseline) if verdict == "better" else (baseline, variant)
+        return LEARNING_SPEED if rising[behind] else WIDENING if rising[leader] else FINAL
+    return LEARNING_SPEED if any(rising.values()) else FINAL
+
+
+def comparison_is_learning_speed(check: BudgetCheck | None, variant: str, baseline: str, verdict: str) -> bool:
+    """Whether one comparison's verdict speaks of learning speed rather than final quality
+    (:func:`reading`); ``check`` is the budget check of the metric's own curve, or of the study's
+    headline curve for metrics without one."""
+    if check is None:
         return True
-    gains = {arm: check.gains.get(arm) for arm in (variant, baseline)}
-    if any(g is None for g in gains.values()):
-        return True
-    rising = {arm: g > check.threshold for arm, g in gains.items()}
-    if verdict == "better":
-        return rising[baseline]  # the variant leads
-    if verdict == "worse":
-        return rising[variant]  # the baseline leads
-    return any(rising.values())
+    return reading(check.status, check.threshold, check.gains, variant, baseline, verdict) == LEARNING_SPEED
 
 
 def check_of(study: Mapping, metric: str) -> Mapping | None:
@@ -125,19 +139,36 @@ def check_of(study: Mapping, metric: str) -> Mapping | None:
     return next((k for k in checks if k.get("metric") == metric), checks[0] if checks else None)
 
 
-def qualifier(learning_speed: bool, status: str | None, verdict: str) -> str:
-    """What a verdict speaks of, as a phrase for its sentence (report and README alike).
+def reading_of(study: Mapping, c: Mapping) -> str:
+    """:func:`reading` of a summary's comparison ``c``, from its study's budget check."""
+    if c.get("learning_speed"):
+        return LEARNING_SPEED
+    check = check_of(study, c["metric"])
+    if check is None:
+        return LEARNING_SPEED
+    if check.get("gains") is None:  # a summary without gains: the study's status decides
+        widening = check.get("status") not in (None, CONVERGED) and c.get("verdict") in ("better", "worse")
+        return WIDENING if widening else FINAL
+    return reading(check.get("status"), check.get("threshold"), check["gains"], c["variant"], c["baseline"],
+                   c.get("verdict", ""))
 
-    ``learning_speed`` is the comparison's own reading (:func:`comparison_is_learning_speed`);
-    ``status`` the study's budget check status. A better/worse verdict in a study still improving
-    that is not learning speed is a gap that more training would widen, not close.
-    """
-    if learning_speed:
+
+def qualifier(what: str) -> str:
+    """What a verdict speaks of (a :func:`reading`), as a phrase for its sentence (report and README alike)."""
+    if what == LEARNING_SPEED:
         return "learning speed at this budget, not final quality"
-    if status not in (None, CONVERGED) and verdict in ("better", "worse"):
+    if what == WIDENING:
         return ("a gap more training would not close at this recipe (the arm behind had stopped improving; "
                 "the leader was still gaining)")
     return "final quality at this recipe (the curves had flattened)"
+
+
+def still_improving(check: Mapping) -> list[str]:
+    """The arms of a summary's budget check whose gain exceeds its threshold."""
+    threshold = check.get("threshold")
+    if threshold is None:
+        return []
+    return [arm for arm, g in (check.get("gains") or {}).items() if g > threshold]
 
 
 def rule_text(check: BudgetCheck, unit: str) -> str:
@@ -154,7 +185,8 @@ def rule_text(check: BudgetCheck, unit: str) -> str:
     if check.status == STILL_IMPROVING:
         rising = ", ".join(v for v, g in check.gains.items() if check.threshold is not None and g > check.threshold)
         return head + f" Gains: {gains} — still improving ({rising}): a verdict whose arm behind was still " \
-                      "improving, and any equivalent or inconclusive verdict, contrasts learning speed at this " \
-                      "budget, not final quality; a better/worse verdict whose arm behind had stopped improving " \
-                      "is a gap more training would widen."
+                      "improving, and an equivalent or inconclusive verdict with either arm still improving, " \
+                      "contrasts learning speed at this budget, not final quality; a better/worse verdict whose " \
+                      "arm behind had stopped improving is a gap more training would widen, and a verdict whose " \
+                      "two arms had both stopped speaks of final quality."
     return head + f" Gains: {gains} — flattened: the verdicts speak of final quality at this recipe."

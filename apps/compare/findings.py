@@ -63,7 +63,12 @@ def _mean_ci(study: dict, variant: str, key: str) -> str:
 def budget_text(study: dict) -> str:
     """The study's budget check in a few words: steps, then each checked metric's status."""
     checks = (study.get("budget") or {}).get("checks", [])
-    each = "; ".join(f"{_metric(study, c['metric'])['label']} {c['status']}" for c in checks)
+
+    def status(c: dict) -> str:
+        rising = budget.still_improving(c) if c["status"] == budget.STILL_IMPROVING else []
+        return c["status"] + (f" ({', '.join(rising)})" if rising else "")
+
+    each = "; ".join(f"{_metric(study, c['metric'])['label']} {status(c)}" for c in checks)
     return f"{study.get('steps')} steps, {each or 'no curve'}"
 
 
@@ -96,8 +101,7 @@ def interpretation(study: dict, c: dict) -> str:
         core = f"inconclusive (difference {_units(c['diff'], unit)}{mde} with {c['n']} seeds)"
     else:
         core = f"untestable with {c.get('n', 0)} paired seed(s): run more seeds"
-    check = budget.check_of(study, c["metric"])
-    tail = " — " + budget.qualifier(bool(c.get("learning_speed")), check and check.get("status"), verdict)
+    tail = " — " + budget.qualifier(budget.reading_of(study, c))
     if c.get("control") and verdict in ("better", "worse"):
         tail += "; a failed A/A control, so distrust this study's other verdicts"
     return f"{head}: {core}{tail}."

@@ -60,12 +60,9 @@ def _label(study: dict, key: str) -> str:
 def verdict_line(study: dict, c: dict) -> str:
     """One comparison in words, saying so when the study had not converged (learning speed)."""
     what = f"{c['variant']} vs {c['baseline']}" + (" (A/A control)" if c.get("control") else "")
-    speed = "learning speed at this budget, not final quality — " if c.get("learning_speed") else ""
-    check = budget.check_of(study, c["metric"])
-    gap = ""
-    if not speed and check is not None and check.get("status") != budget.CONVERGED \
-            and c.get("verdict") in ("better", "worse"):
-        gap = " — " + budget.qualifier(False, check.get("status"), c["verdict"])
+    reading = budget.reading_of(study, c)
+    speed = budget.qualifier(reading) + " — " if reading == budget.LEARNING_SPEED else ""
+    gap = " — " + budget.qualifier(reading) if reading == budget.WIDENING else ""
     return f"{what}, {_label(study, c['metric'])}: {speed}{c['sentence'].rstrip('.')}{gap}."
 
 
