@@ -228,37 +228,11 @@ def dead_unit_story(study: dict[str, Any]) -> dict[str, Any] | None:
     bases = [v for v in study["variants"] if v.get("baseline", study["baseline"]) == v["name"]]
     lines, shows, untested = [], False, False
     for key in models:
-        model = key.split(".", 1)[1]
         for base in bases:
-            if key not in base["metrics"]:
-                continue
-            where = f"{model} at {base['group']}" if base.get("group") else model
-            b = base["metrics"][key]["mean"]
-            cmp = [c for c in study["comparisons"] if c["metric"] == key and not c.get("control")
-                   and c.get("baseline", study["baseline"]) == base["name"]]
-            better = [c["variant"] for c in cmp if c["verdict"] == "better"]
-            worse = [c["variant"] for c in cmp if c["verdict"] == "worse"]
-            if b < DEAD_THRESHOLD:
-                lines.append(f"{where}: the baseline ends with only {b:.1%} dead units (below {DEAD_THRESHOLD:.0%}), "
-                             "so dying units did not show up here.")
-                continue
-            layers = base.get("dead_by_layer", {}).get(model, {})
-            per = ", ".join(f"{layer} {v:.0%}" for layer, v in layers.items())
-            text = (f"{where}: the baseline '{base['name']}' ends with {b:.1%} of its units dead on average over "
-                    f"its layers ({per})")
-            if better:
-                shows = True
-                each = ", ".join(f"{v} ({_mean_of(study, v, key):.1%})" for v in better)
-                text += f"; measurably fewer with {each}"
-            elif cmp and all(c["verdict"] == "untestable" for c in cmp):
-                untested = True
-                each = ", ".join(f"{c['variant']} ({_mean_of(study, c['variant'], key):.1%})" for c in cmp)
-                text += f"; the variants end with {each}, but one paired seed allows no test: run more seeds"
-            else:
-                text += "; no variant reduces that measurably at this budget"
-            if worse:
-                text += f"; measurably more with {', '.join(worse)}"
-            lines.append(text + ".")
+            if key in base["metrics"]:
+                line, status = _story_line(study, base, key)
+                lines.append(line)
+                shows, untested = shows or status == "shows", untested or status == "untested"
     if shows:
         verdict = "shows up: the baseline loses units and at least one variant measurably keeps them"
     elif untested:
@@ -266,6 +240,39 @@ def dead_unit_story(study: dict[str, Any]) -> dict[str, Any] | None:
     else:
         verdict = "does not show up at this budget"
     return {"shows_up": shows, "verdict": verdict, "lines": lines, "threshold": DEAD_THRESHOLD}
+
+
+def _story_line(study: dict[str, Any], base: dict[str, Any], key: str) -> tuple[str, str]:
+    """One baseline arm's dead-unit line for metric ``key`` (``dead_frac.<model>``), and whether
+    it shows the story ("shows"), could not test it ("untested") or neither ("")."""
+    model = key.split(".", 1)[1]
+    where = f"{model} at {base['group']}" if base.get("group") else model
+    b = base["metrics"][key]["mean"]
+    if b < DEAD_THRESHOLD:
+        return (f"{where}: the baseline ends with only {b:.1%} dead units (below {DEAD_THRESHOLD:.0%}), "
+                "so dying units did not show up here."), ""
+    cmp = [c for c in study["comparisons"] if c["metric"] == key and not c.get("control")
+           and c.get("baseline", study["baseline"]) == base["name"]]
+    better = [c["variant"] for c in cmp if c["verdict"] == "better"]
+    worse = [c["variant"] for c in cmp if c["verdict"] == "worse"]
+    layers = base.get("dead_by_layer", {}).get(model, {})
+    per = ", ".join(f"{layer} {v:.0%}" for layer, v in layers.items())
+    text = (f"{where}: the baseline '{base['name']}' ends with {b:.1%} of its units dead on average over "
+            f"its layers ({per})")
+    status = ""
+    if better:
+        status = "shows"
+        each = ", ".join(f"{v} ({_mean_of(study, v, key):.1%})" for v in better)
+        text += f"; measurably fewer with {each}"
+    elif cmp and all(c["verdict"] == "untestable" for c in cmp):
+        status = "untested"
+        each = ", ".join(f"{c['variant']} ({_mean_of(study, c['variant'], key):.1%})" for c in cmp)
+        text += f"; the variants end with {each}, but one paired seed allows no test: run more seeds"
+    else:
+        text += "; no variant reduces that measurably at this budget"
+    if worse:
+        text += f"; measurably more with {', '.join(worse)}"
+    return text + ".", status
 
 
 def _mean_of(study: dict[str, Any], variant: str, key: str) -> float:

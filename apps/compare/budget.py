@@ -163,12 +163,11 @@ def qualifier(what: str) -> str:
     return "final quality at this recipe (the curves had flattened)"
 
 
-def still_improving(check: Mapping) -> list[str]:
-    """The arms of a summary's budget check whose gain exceeds its threshold."""
-    threshold = check.get("threshold")
+def still_improving(gains: Mapping[str, float] | None, threshold: float | None) -> list[str]:
+    """The arms whose gain over the last quarter exceeds the threshold (none without one)."""
     if threshold is None:
         return []
-    return [arm for arm, g in (check.get("gains") or {}).items() if g > threshold]
+    return [arm for arm, g in (gains or {}).items() if g > threshold]
 
 
 def rule_text(check: BudgetCheck, unit: str) -> str:
@@ -183,7 +182,7 @@ def rule_text(check: BudgetCheck, unit: str) -> str:
                       "learning speed at this budget."
     gains = ", ".join(f"{v} {g:+.3g}{u}" for v, g in check.gains.items())
     if check.status == STILL_IMPROVING:
-        rising = ", ".join(v for v, g in check.gains.items() if check.threshold is not None and g > check.threshold)
+        rising = ", ".join(still_improving(check.gains, check.threshold))
         return head + f" Gains: {gains} — still improving ({rising}): a verdict whose arm behind was still " \
                       "improving, and an equivalent or inconclusive verdict with either arm still improving, " \
                       "contrasts learning speed at this budget, not final quality; a better/worse verdict whose " \

@@ -65,7 +65,7 @@ def budget_text(study: dict) -> str:
     checks = (study.get("budget") or {}).get("checks", [])
 
     def status(c: dict) -> str:
-        rising = budget.still_improving(c) if c["status"] == budget.STILL_IMPROVING else []
+        rising = budget.still_improving(c.get("gains"), c.get("threshold")) if c["status"] == budget.STILL_IMPROVING else []
         return c["status"] + (f" ({', '.join(rising)})" if rising else "")
 
     each = "; ".join(f"{_metric(study, c['metric'])['label']} {status(c)}" for c in checks)
